@@ -1,0 +1,1 @@
+"""ROS-free runtime: weight files, label sets, image decoding, the engine, metrics."""

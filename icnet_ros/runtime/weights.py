@@ -1,0 +1,156 @@
+"""The project's weight file: safetensors tensors plus JSON metadata.
+
+Metadata (the safetensors header key ``icnet_ros``) records the architecture, the label
+set, the pre-processing and the provenance, so that a weight file alone is enough to
+build, feed and label the network. Nothing here unpickles anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from icnet_ros.model import ICNet, icnet
+from icnet_ros.runtime.labels import LabelSet
+from icnet_ros.runtime.preprocessing import Preprocessing
+
+FORMAT = "icnet_ros.weights"
+FORMAT_VERSION = 1
+METADATA_KEY = "icnet_ros"
+ARCHITECTURE_KEYS = ("num_classes", "width", "branches", "aux_classifiers", "batch_norm", "channels")
+
+
+class WeightsError(ValueError):
+    """A weight file that cannot be used, with the reason."""
+
+
+@dataclass
+class WeightsMetadata:
+    """What a weight file says about its network."""
+
+    architecture: dict
+    labels: LabelSet
+    preprocessing: Preprocessing
+    provenance: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "architecture": self.architecture, "labels": self.labels.to_dict(),
+            "preprocessing": self.preprocessing.to_dict(),
+            "provenance": self.provenance, "metrics": self.metrics,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "WeightsMetadata":
+        if data.get("format") != FORMAT:
+            raise WeightsError(f"metadata format is {data.get('format')!r}, expected {FORMAT!r}")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise WeightsError(f"unsupported format_version {data.get('format_version')!r}")
+        try:
+            return cls(dict(data["architecture"]), LabelSet.from_dict(data["labels"]),
+                       Preprocessing.from_dict(data["preprocessing"]),
+                       dict(data.get("provenance", {})), dict(data.get("metrics", {})))
+        except (KeyError, TypeError, ValueError) as error:
+            raise WeightsError(f"invalid metadata: {error}") from None
+
+
+def architecture_of(model: ICNet) -> dict:
+    """The builder arguments that rebuild ``model``, with its per-layer widths."""
+    arch = {key: model.config[key] for key in ARCHITECTURE_KEYS}
+    arch["channels"] = model.layer_channels()
+    return {"name": "icnet", **arch}
+
+
+def build_model(architecture: dict) -> ICNet:
+    """Build an (untrained) ICNet from recorded architecture metadata."""
+    if architecture.get("name", "icnet") != "icnet":
+        raise WeightsError(f"unknown architecture {architecture.get('name')!r}")
+    unknown = set(architecture) - set(ARCHITECTURE_KEYS) - {"name"}
+    if unknown:
+        raise WeightsError(f"unknown architecture fields: {sorted(unknown)}")
+    try:
+        return icnet(**{k: v for k, v in architecture.items() if k != "name"})
+    except (TypeError, ValueError) as error:
+        raise WeightsError(f"architecture cannot be built: {error}") from None
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_weights(path: str | Path, model: ICNet, metadata: WeightsMetadata,
+                 dtype: torch.dtype | None = None) -> None:
+    """Write ``model``'s state (optionally cast to ``dtype``) and ``metadata``."""
+    if metadata.labels.num_classes != model.config["num_classes"]:
+        raise WeightsError(f"label set has {metadata.labels.num_classes} classes, "
+                           f"model {model.config['num_classes']}")
+    metadata.architecture = architecture_of(model)
+    tensors = {}
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+        tensors[name] = tensor
+    save_file(tensors, str(path), metadata={METADATA_KEY: json.dumps(metadata.to_dict())})
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], WeightsMetadata]:
+    """Read tensors and metadata from a weight file, refusing anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weight file not found: {path}")
+    if path.suffix != ".safetensors":
+        raise WeightsError(f"{path}: weight files are .safetensors (convert other formats first)")
+    try:
+        from safetensors import safe_open
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise WeightsError(f"{path} is not a readable safetensors file: {error}") from None
+    if METADATA_KEY not in header:
+        raise WeightsError(f"{path} has no {METADATA_KEY!r} metadata (not an icnet_ros weight file)")
+    try:
+        metadata = WeightsMetadata.from_dict(json.loads(header[METADATA_KEY]))
+    except json.JSONDecodeError as error:
+        raise WeightsError(f"{path}: metadata is not JSON: {error}") from None
+    return tensors, metadata
+
+
+def load_state(model: ICNet, tensors: dict[str, torch.Tensor], source: str = "weights") -> None:
+    """Copy ``tensors`` into ``model``, naming every missing, unexpected or misshapen one."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    misshapen = sorted(f"{name} {tuple(tensors[name].shape)} != {tuple(expected[name].shape)}"
+                       for name in set(expected) & set(tensors)
+                       if tensors[name].shape != expected[name].shape)
+    problems = [f"{label}: {', '.join(items)}" for label, items in
+                (("missing", missing), ("unexpected", unexpected), ("shape mismatch", misshapen)) if items]
+    if problems:
+        raise WeightsError(f"{source} do not fit the architecture; " + "; ".join(problems))
+    model.load_state_dict({name: tensor.to(expected[name].dtype) for name, tensor in tensors.items()})
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[ICNet, WeightsMetadata]:
+    """Build the network a weight file describes, load it, and return it in eval mode."""
+    tensors, metadata = read_weights(path)
+    model = build_model(metadata.architecture)
+    load_state(model, tensors, source=str(path))
+    if metadata.labels.num_classes != model.config["num_classes"]:
+        raise WeightsError(f"{path}: label set has {metadata.labels.num_classes} classes, "
+                           f"network {model.config['num_classes']}")
+    return model.to(device).eval(), metadata
