@@ -27,6 +27,11 @@ setup(
     entry_points={
         "console_scripts": [
             "segmentation_node = icnet_ros.ros.segmentation_node:main",
+            "icnet-convert-caffe = icnet_ros.tools.convert_caffe:main",
+            "icnet-eval = icnet_ros.tools.evaluate_bag:main",
+            "icnet-make-sample-bag = icnet_ros.tools.make_sample_bag:main",
+            "icnet-bench = icnet_ros.tools.bench:main",
+            "icnet-train = icnet_train.cli:main",
         ],
     },
 )
