@@ -1,0 +1,1 @@
+"""icnet_train: offline training of ICNet (never imports rclpy)."""
