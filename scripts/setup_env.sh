@@ -17,11 +17,11 @@ else
     "$PYTHON" -m venv "$VENV"
     ros_requirements=(-r requirements-ros.txt)
 fi
-"$VENV/bin/python" -m pip install $PIP_QUIET --upgrade pip 2>&1 | grep -v "is ignored" || true
-"$VENV/bin/python" -m pip install $PIP_QUIET -c constraints.txt -r requirements.txt "${ros_requirements[@]}" \
-    2>&1 | grep -v "is ignored" || true
-"$VENV/bin/python" -m pip install $PIP_QUIET -c constraints.txt --no-deps --no-build-isolation -e . \
-    2>&1 | grep -v "is ignored" || true
+# pip's notes about this machine's local indexes are noise; its exit status is kept.
+pip_install() { "$VENV/bin/python" -m pip install $PIP_QUIET "$@" 2>&1 | { grep -v "is ignored" || true; }; }
+pip_install --upgrade pip setuptools
+pip_install -c constraints.txt -r requirements.txt "${ros_requirements[@]}"
+pip_install -c constraints.txt --no-deps --no-build-isolation -e .
 "$VENV/bin/python" - <<'PY'
 import rclpy, torch, cv2, numpy, safetensors  # noqa: F401 - the install must provide these
 assert torch.__version__.split("+")[0] == "2.13.0", f"unexpected torch {torch.__version__}"
