@@ -2,7 +2,10 @@
 
 Metadata (the safetensors header key ``icnet_ros``) records the architecture, the label
 set, the pre-processing and the provenance, so that a weight file alone is enough to
-build, feed and label the network. Nothing here unpickles anything.
+build, feed and label the network. ``.pt``/``.pth`` state dicts are also read, only
+through ``torch.load(weights_only=True)``, which refuses anything but tensors in plain
+containers: no pickled code ever runs. Every consumer loads through :func:`load_model`
+(or :func:`read_weights` + :func:`load_state`).
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from icnet_ros.model import ICNet, icnet
 from icnet_ros.runtime.labels import LabelSet
@@ -23,6 +26,7 @@ from icnet_ros.runtime.preprocessing import Preprocessing
 FORMAT = "icnet_ros.weights"
 FORMAT_VERSION = 1
 METADATA_KEY = "icnet_ros"
+TORCH_SUFFIXES = (".pt", ".pth")
 ARCHITECTURE_KEYS = ("num_classes", "width", "branches", "aux_classifiers", "batch_norm", "channels")
 
 
@@ -93,7 +97,9 @@ def file_sha256(path: str | Path) -> str:
 
 def save_weights(path: str | Path, model: ICNet, metadata: WeightsMetadata,
                  dtype: torch.dtype | None = None) -> None:
-    """Write ``model``'s state (optionally cast to ``dtype``) and ``metadata``."""
+    """Write ``model``'s state (optionally cast to ``dtype``) and ``metadata`` to a .safetensors file."""
+    if Path(path).suffix.lower() != ".safetensors":
+        raise WeightsError(f"{path}: weight files are written as .safetensors")
     if metadata.labels.num_classes != model.config["num_classes"]:
         raise WeightsError(f"label set has {metadata.labels.num_classes} classes, "
                            f"model {model.config['num_classes']}")
@@ -107,27 +113,88 @@ def save_weights(path: str | Path, model: ICNet, metadata: WeightsMetadata,
     save_file(tensors, str(path), metadata={METADATA_KEY: json.dumps(metadata.to_dict())})
 
 
-def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], WeightsMetadata]:
-    """Read tensors and metadata from a weight file, refusing anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weight file not found: {path}")
-    if path.suffix != ".safetensors":
-        raise WeightsError(f"{path}: weight files are .safetensors (convert other formats first)")
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
     try:
-        from safetensors import safe_open
         with safe_open(str(path), framework="pt") as handle:
             header = handle.metadata() or {}
-        tensors = load_file(str(path))
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
     except (SafetensorError, OSError, ValueError) as error:
         raise WeightsError(f"{path} is not a readable safetensors file: {error}") from None
     if METADATA_KEY not in header:
-        raise WeightsError(f"{path} has no {METADATA_KEY!r} metadata (not an icnet_ros weight file)")
+        return tensors, None
     try:
-        metadata = WeightsMetadata.from_dict(json.loads(header[METADATA_KEY]))
+        return tensors, json.loads(header[METADATA_KEY])
     except json.JSONDecodeError as error:
         raise WeightsError(f"{path}: metadata is not JSON: {error}") from None
-    return tensors, metadata
+
+
+def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """A ``.pt``/``.pth`` file through ``torch.load(weights_only=True)``: never unpickles code."""
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - whatever torch.load refuses, the file is refused
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WeightsError(f"{path} refused: torch.load(weights_only=True) accepts only tensors in plain "
+                           f"containers ({reason})") from None
+    layout = (f"{path}: a .pt/.pth weight file must hold a state dict (name -> tensor) or "
+              "{'state_dict': state dict, 'metadata': icnet_ros metadata dict or JSON}")
+    if not isinstance(content, dict):
+        raise WeightsError(f"{layout}, not a {type(content).__name__}")
+    stored = None
+    if "state_dict" in content:
+        unknown = sorted(set(content) - {"state_dict", "metadata"})
+        if unknown:
+            raise WeightsError(f"{layout}; unexpected keys: {', '.join(map(str, unknown))}")
+        stored = content.get("metadata")
+        content = content["state_dict"]
+        if isinstance(stored, str):
+            try:
+                stored = json.loads(stored)
+            except json.JSONDecodeError as error:
+                raise WeightsError(f"{path}: metadata is not JSON: {error}") from None
+        if stored is not None and not isinstance(stored, dict):
+            raise WeightsError(f"{layout}; metadata is a {type(stored).__name__}")
+    if not isinstance(content, dict):
+        raise WeightsError(f"{layout}; state_dict is a {type(content).__name__}")
+    not_tensors = sorted(str(k) for k, v in content.items() if not (isinstance(k, str) and torch.is_tensor(v)))
+    if not_tensors:
+        raise WeightsError(f"{layout}; entries that are not named tensors: {', '.join(not_tensors)}")
+    return content, stored
+
+
+def read_weights(path: str | Path, metadata: WeightsMetadata | None = None
+                 ) -> tuple[dict[str, torch.Tensor], WeightsMetadata]:
+    """Read tensors and metadata from a weight file, refusing anything else.
+
+    ``.safetensors`` files carry their metadata in the header. ``.pt``/``.pth`` files are
+    read with ``torch.load(weights_only=True)`` only and hold a state dict, bare or as
+    ``{"state_dict": ..., "metadata": ...}``. ``metadata`` is used for a file that
+    carries none (a bare state dict); a file's own metadata always wins.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weight file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        tensors, stored = _read_safetensors(path)
+    elif suffix in TORCH_SUFFIXES:
+        tensors, stored = _read_torch(path)
+    else:
+        hint = "; convert it with icnet-convert-caffe" if suffix == ".caffemodel" else ""
+        raise WeightsError(f"{path}: unsupported weight file type {suffix or '(no suffix)'!r}: weight files are "
+                           f".safetensors (or .pt/.pth state dicts){hint}")
+    if stored is None:
+        if metadata is None:
+            raise WeightsError(f"{path} has no {METADATA_KEY!r} metadata (not an icnet_ros weight file): "
+                               "it does not say its architecture, labels or pre-processing")
+        return tensors, metadata
+    return tensors, WeightsMetadata.from_dict(stored)
+
+
+def _listing(items: list[str], limit: int = 12) -> str:
+    """``items`` comma-separated, the tail summarised beyond ``limit``."""
+    more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
 
 
 def load_state(model: ICNet, tensors: dict[str, torch.Tensor], source: str = "weights") -> None:
@@ -138,16 +205,20 @@ def load_state(model: ICNet, tensors: dict[str, torch.Tensor], source: str = "we
     misshapen = sorted(f"{name} {tuple(tensors[name].shape)} != {tuple(expected[name].shape)}"
                        for name in set(expected) & set(tensors)
                        if tensors[name].shape != expected[name].shape)
-    problems = [f"{label}: {', '.join(items)}" for label, items in
+    problems = [f"{label}: {_listing(items)}" for label, items in
                 (("missing", missing), ("unexpected", unexpected), ("shape mismatch", misshapen)) if items]
     if problems:
         raise WeightsError(f"{source} do not fit the architecture; " + "; ".join(problems))
     model.load_state_dict({name: tensor.to(expected[name].dtype) for name, tensor in tensors.items()})
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[ICNet, WeightsMetadata]:
-    """Build the network a weight file describes, load it, and return it in eval mode."""
-    tensors, metadata = read_weights(path)
+def load_model(path: str | Path, device: str | torch.device = "cpu",
+               metadata: WeightsMetadata | None = None) -> tuple[ICNet, WeightsMetadata]:
+    """Build the network a weight file describes, load it, and return it in eval mode.
+
+    ``metadata`` serves only files that carry none (see :func:`read_weights`).
+    """
+    tensors, metadata = read_weights(path, metadata)
     model = build_model(metadata.architecture)
     load_state(model, tensors, source=str(path))
     if metadata.labels.num_classes != model.config["num_classes"]:
