@@ -1,0 +1,1 @@
+"""Command-line tools: Caffe conversion, rosbag evaluation, benchmarks, sample data."""

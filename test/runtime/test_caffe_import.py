@@ -1,0 +1,247 @@
+"""Official Caffe weights: the wire-format reader, the converter and icnet-convert-caffe.
+
+The main check builds a ``.caffemodel`` with random blobs for every parametered layer of
+the official prototxt (written by the test's own protobuf writer), converts it, and
+compares the model's logits with a forward pass the test computes layer by layer from
+the prototxt (caffe_reference.py, torch.nn.functional only), at the official 1025x2049.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from icnet_ros.runtime.caffe import CaffeError, CaffeLayer, CaffeNet, icnet_from_caffe, parse_net, read_caffemodel
+from icnet_ros.runtime.labels import CITYSCAPES
+from icnet_ros.runtime.preprocessing import OFFICIAL
+from icnet_ros.runtime.weights import WeightsError, file_sha256, load_model
+from icnet_ros.tools import convert_caffe
+
+sys.path.insert(0, str(Path(__file__).parent))
+import caffe_reference as ref  # noqa: E402
+
+PROTOTXT = {"merged": "icnet_cityscapes.prototxt", "bnnomerge": "icnet_cityscapes_bnnomerge.prototxt"}
+AUX = ("conv6_sub4", "conv6_sub2")
+# The installed console script: beside this interpreter (a venv) or on PATH (a ROS install).
+CLI = shutil.which("icnet-convert-caffe", path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                               os.environ.get("PATH", "")]))
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def official(reference_dir) -> dict[str, tuple[list[dict], dict[str, list[np.ndarray]]]]:
+    """Layers and random blobs of each official form; bnnomerge also has the aux classifiers."""
+    forms = {}
+    for seed, (form, name) in enumerate(PROTOTXT.items()):
+        layers = ref.official_layers(reference_dir / name)
+        if form == "bnnomerge":
+            layers += ref.aux_classifier_layers()
+        forms[form] = layers, ref.random_blobs(layers, seed=seed)
+    return forms
+
+
+def _encode(blob: np.ndarray, count: int) -> bytes:
+    """Vary the encoding across blobs: BlobShape packed or not, legacy 4-D shape, doubles."""
+    if blob.size <= 19:
+        return ref.blob_proto(blob, packed_data=False)
+    if blob.ndim == 1 and count % 3 == 0:
+        return ref.blob_proto(blob, double=True)
+    return ref.blob_proto(blob, legacy_shape=count % 4 == 1, packed_dims=count % 4 != 2)
+
+
+def write_caffemodel(path: Path, layers: list[dict], blobs: dict[str, list[np.ndarray]],
+                     legacy: bool = False) -> Path:
+    """Every layer in prototxt order; V1 ``layers`` (Convolution and ReLU only) with ``legacy``."""
+    protos, count = [], 0
+    for layer in layers:
+        name, kind = layer["name"][0], layer["type"][0]
+        encoded = []
+        for blob in blobs.get(name, []):
+            encoded.append(_encode(blob, count))
+            count += 1
+        if not legacy:
+            protos.append(ref.layer_proto(name, kind, encoded, layer["bottom"], layer["top"]))
+        elif kind in ("Convolution", "ReLU"):
+            protos.append(ref.v1_layer_proto(name, ref.V1_CONVOLUTION if encoded else ref.V1_RELU, encoded))
+    path.write_bytes(ref.net_proto(protos, legacy=legacy))
+    return path
+
+
+def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    assert got.shape == want.shape
+    return float((got - want).abs().max() / want.abs().max())
+
+
+@pytest.mark.parametrize("form", ["merged", "bnnomerge"])
+def test_official_form_reproduces_the_prototxt_forward(official, tmp_path, form):
+    layers, blobs = official[form]
+    # The bnnomerge file also holds data_sub1 as an identity Scale, as a trained net may.
+    stored = {**blobs, "data_sub1": [np.ones(3, np.float32)]} if form == "bnnomerge" else blobs
+    source = write_caffemodel(tmp_path / f"icnet_{form}.caffemodel", layers, stored)
+    output = tmp_path / "converted.safetensors"
+    if form == "merged":  # the installed console script, as a user runs it
+        assert CLI, "icnet-convert-caffe is not installed (pip install -e .)"
+        run = subprocess.run([CLI, str(source), "-o", str(output)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert "merged form, without auxiliary classifiers" in run.stdout
+    else:
+        assert convert_caffe.main([str(source), "-o", str(output)]) == 0
+
+    model, metadata = load_model(output)
+    aux = AUX if form == "bnnomerge" else ()
+    assert model.config["batch_norm"] == (form == "bnnomerge")
+    assert model.config["aux_classifiers"] == bool(aux)
+    assert metadata.preprocessing == OFFICIAL and metadata.labels == CITYSCAPES
+    assert metadata.provenance["source"] == "converted from Caffe"
+    assert metadata.provenance["source_file"] == source.name
+    assert metadata.provenance["source_sha256"] == file_sha256(source)
+    assert metadata.provenance["caffe_form"] == form and metadata.provenance["official_release"] is None
+
+    captured = {}
+    for name in aux:
+        getattr(model, name).register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out))
+    data = 50 * torch.randn(1, 3, *OFFICIAL.input_size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits = model(data)
+        want = ref.forward(layers, blobs, data, outputs=("conv6_interp", *aux))
+    assert _relative_error(logits, want["conv6_interp"]) < TOLERANCE
+    for name in aux:
+        assert _relative_error(captured[name], want[name]) < TOLERANCE, name
+
+
+def test_legacy_v1_layers_convert(official, tmp_path):
+    layers, blobs = official["merged"]
+    net = read_caffemodel(write_caffemodel(tmp_path / "v1.caffemodel", layers, blobs, legacy=True))
+    assert net.legacy and {layer.type for layer in net.layers} == {"Convolution", "ReLU"}
+    state = icnet_from_caffe(net).state_dict()
+    for name, (weight, bias) in blobs.items():
+        prefix = f"{name}.conv" if f"{name}.conv.weight" in state else name
+        assert torch.equal(state[f"{prefix}.weight"], torch.from_numpy(weight)), name
+        assert torch.equal(state[f"{prefix}.bias"], torch.from_numpy(bias)), name
+
+
+def test_reader_decodes_every_blob_encoding():
+    weight = np.arange(6, dtype=np.float32).reshape(2, 1, 1, 3) - 2.5
+    bias = np.array([0.25, -1.5], np.float32)
+    layers = [
+        ref.v1_layer_proto("conv_a", ref.V1_CONVOLUTION, [ref.blob_proto(weight, legacy_shape=True),
+                                                         ref.blob_proto(bias, double=True)]),
+        ref.v1_layer_proto("conv_a/relu", ref.V1_RELU, []),
+        ref.v1_layer_proto("mystery", 99, [ref.blob_proto(bias, packed_dims=False, packed_data=False)]),
+    ]
+    net = parse_net(ref.net_proto(layers, legacy=True, name="tiny"))
+    assert net.name == "tiny" and net.legacy
+    assert [(layer.name, layer.type, len(layer.blobs)) for layer in net.layers] == [
+        ("conv_a", "Convolution", 2), ("conv_a/relu", "ReLU", 0), ("mystery", "V1 type 99", 1)]
+    assert np.array_equal(net.layers[0].blobs[0], weight) and net.layers[0].blobs[0].dtype == np.float32
+    assert np.array_equal(net.layers[0].blobs[1], bias) and np.array_equal(net.layers[2].blobs[0], bias)
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "Caffe model not found"),
+    (b"", "holds no layers"),
+    (b"\xff" * 64, "is not a readable Caffe model: .*varint"),
+    ("truncated", "is not a readable Caffe model: .*truncated"),
+    ("both formats", "both 'layer' and legacy 'layers'"),
+    ("bad blob", r"blob of shape \(2, 2\) holds 3 values"),
+    ("safetensors", "is not a (readable )?Caffe model"),
+])
+def test_reader_refuses_what_is_not_a_caffemodel(tmp_path, tiny_weights, content, message):
+    conv = ref.layer_proto("conv", "Convolution", [ref.blob_proto(np.ones((4, 4), np.float32))])
+    content = {
+        "truncated": ref.net_proto([conv])[:-7],
+        "both formats": ref.net_proto([conv]) + ref.net_proto([ref.v1_layer_proto("r", ref.V1_RELU, [])], legacy=True),
+        "bad blob": ref.net_proto([ref.layer_proto("conv", "Convolution", [
+            ref.blob_proto(np.ones(3, np.float32), shape=(2, 2))])]),
+        "safetensors": tiny_weights.read_bytes(),
+    }.get(content, content)
+    path = tmp_path / "model.caffemodel"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(CaffeError, match=message) as error:
+        read_caffemodel(path)
+    assert isinstance(error.value, WeightsError)
+
+
+def _net(layers: list[dict], blobs: dict[str, list[np.ndarray]]) -> CaffeNet:
+    return CaffeNet("ICNet", [CaffeLayer(l["name"][0], l["type"][0], list(blobs.get(l["name"][0], [])))
+                              for l in layers])
+
+
+def _edit(edit: str, layers: list[dict], blobs: dict[str, list[np.ndarray]]) -> CaffeNet:
+    blobs = dict(blobs)
+    if edit == "missing BN":
+        del blobs["conv5_3_3x3/bn"]
+    elif edit == "one aux classifier":
+        del blobs["conv6_sub2"]
+    elif edit == "extra conv":
+        layers = layers + [{"name": ["conv7_extra"], "type": ["Convolution"]}]
+        blobs["conv7_extra"] = [np.zeros((19, 19, 1, 1), np.float32)]
+    elif edit == "20 classes":
+        blobs["conv6_cls"] = [np.zeros((20, 128, 1, 1), np.float32), np.zeros(20, np.float32)]
+    elif edit == "bias before BN":
+        blobs["conv1_1_3x3_s2"] = blobs["conv1_1_3x3_s2"] + [np.zeros(32, np.float32)]
+    elif edit == "scaled input":
+        blobs["data_sub1"] = [np.full(3, 2.0, np.float32)]
+    elif edit == "twice":
+        layers = layers + [next(layer for layer in layers if layer["name"] == ["conv1_1_3x3_s2"])]
+    return _net(layers, blobs)
+
+
+@pytest.mark.parametrize("edit, message", [
+    ("missing BN", r"missing layers: conv5_3_3x3/bn$"),
+    ("one aux classifier", r"missing layers: conv6_sub2$"),
+    ("extra conv", r"extra layers: conv7_extra \(Convolution\)$"),
+    ("20 classes", r"conv6_cls blob 0 has shape \(20, 128, 1, 1\), conv6_cls.weight needs \(19, 128, 1, 1\); "
+                   r"conv6_cls blob 1 has shape \(20,\)"),
+    ("bias before BN", r"conv1_1_3x3_s2 has 2 blobs, the bnnomerge \(BN\) network needs 1 "
+                       r"\(conv1_1_3x3_s2.conv.weight\)$"),
+    ("scaled input", r"extra layers: data_sub1 \(Scale\)$"),
+    ("twice", r"layer 'conv1_1_3x3_s2' appears twice$"),
+])
+def test_converter_names_what_does_not_fit(official, edit, message):
+    layers, blobs = official["bnnomerge"]
+    with pytest.raises(CaffeError, match=r"does not match the official ICNet \(bnnomerge \(BN\), with auxiliary "
+                                         r"classifiers\); " + message):
+        icnet_from_caffe(_edit(edit, layers, blobs))
+
+
+def test_merged_form_needs_every_bias(official):
+    layers, blobs = official["merged"]
+    blobs = {**blobs, "conv3_sub1_proj": blobs["conv3_sub1_proj"][:1]}
+    with pytest.raises(CaffeError, match=r"\(BN-merged\); conv3_sub1_proj has 1 blobs, the BN-merged network "
+                                         r"needs 2"):
+        icnet_from_caffe(_net(layers, blobs))
+
+
+def test_cli_bad_input_exits_2_without_traceback(tmp_path):
+    bad = tmp_path / "model.caffemodel"
+    bad.write_bytes(b"\xff" * 64)
+    assert CLI, "icnet-convert-caffe is not installed (pip install -e .)"
+    run = subprocess.run([CLI, str(bad), "-o", str(tmp_path / "out.safetensors")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.startswith("icnet-convert-caffe: error: ") and "not a readable Caffe model" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "out.safetensors").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["absent.caffemodel"], "Caffe model not found"),
+    (["model.caffemodel", "-o", "out.pth"], "the output must be a .safetensors file"),
+    (["model.caffemodel", "-o", "existing.safetensors"], "existing.safetensors exists"),
+])
+def test_cli_refusals(tmp_path, capsys, args, message):
+    (tmp_path / "model.caffemodel").write_bytes(b"")
+    (tmp_path / "existing.safetensors").write_bytes(b"")
+    try:
+        code = convert_caffe.main([arg if arg.startswith("-") else str(tmp_path / arg) for arg in args])
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 2 and message in capsys.readouterr().err
