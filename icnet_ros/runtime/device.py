@@ -1,0 +1,51 @@
+"""Choosing the device and the numeric precision, refusing what cannot run, with the reason."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+import torch.nn.functional as F
+
+PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def select_device(spec: str) -> torch.device:
+    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    text = str(spec).strip().lower()
+    if text == "auto":
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    match = re.fullmatch(r"cuda(?::(\d+))?", text)
+    if match is None:
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+    if not torch.cuda.is_available():
+        why = "this PyTorch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ValueError(f"device {spec!r} requested but {why} (torch {torch.__version__}); "
+                         "use device 'cpu' or 'auto'")
+    index = int(match.group(1) or torch.cuda.current_device())
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise ValueError(f"device {spec!r} requested but only {count} CUDA device(s) exist (cuda:0..cuda:{count - 1})")
+    return torch.device("cuda", index)
+
+
+def select_precision(device: torch.device, precision: str) -> torch.dtype:
+    """The dtype for ``precision`` (fp32, fp16, bf16), or ValueError saying why ``device`` cannot."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    dtype = PRECISIONS[precision]
+    if dtype == torch.float32:
+        return dtype
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        if dtype == torch.bfloat16 and major < 8:
+            raise ValueError(f"bf16 needs a GPU of compute capability 8.0 or newer; "
+                             f"{torch.cuda.get_device_name(device)} is {major}.{minor} (use fp16)")
+        return dtype
+    try:  # CPUs differ: try the operation the network is made of
+        F.conv2d(torch.ones(1, 2, 4, 4, dtype=dtype), torch.ones(2, 2, 3, 3, dtype=dtype), padding=1)
+    except RuntimeError as error:
+        raise ValueError(f"{precision} convolutions cannot run on this CPU: {error}") from None
+    return dtype

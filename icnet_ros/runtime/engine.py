@@ -1,0 +1,376 @@
+"""The segmentation engine: frames in, class masks at the camera's resolution out.
+
+One frame: decode to HxWx3 uint8 RGB (into a pinned staging buffer on CUDA) -> upload
+(non-blocking, on the engine's upload stream) -> pre-processing on the device (bilinear
+resize to the network input with ``align_corners=False``, channel order and mean/std
+from the weights' metadata) -> the network (compute stream) -> softmax, bilinear resize
+of the scores to the camera size, argmax -> uint8 mask (and float32 confidence) copied
+back into pinned memory. Frames are submitted and collected in FIFO order, at most
+``pipeline_depth`` in flight: on CUDA frame N+1 is decoded and uploaded while frame N
+computes, synchronised with events, and stage times come from CUDA events. On the CPU
+the same steps run at submit time (streams are no-ops) and are timed with
+``perf_counter``; the score resize there uses the exact cell method of
+:mod:`postprocessing`, which skips the work wherever one class wins a whole cell.
+
+Bayer, YUV and 16-bit encodings are converted on the CPU with OpenCV (the conversions
+cv_bridge uses) before upload; rgb8 frames are not converted at all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from icnet_ros.runtime.device import select_device, select_precision
+from icnet_ros.runtime.image_decoding import (MAX_PIXELS, ImageRejected, RawFrame, decode_compressed,
+                                              to_rgb)
+from icnet_ros.runtime.labels import LabelSet
+from icnet_ros.runtime.postprocessing import ScoreUpsampler, upsample_argmax_dense
+from icnet_ros.runtime.weights import WeightsMetadata, load_model
+
+STAGES = ("decode", "upload", "preprocess", "inference", "postprocess", "download")
+# CUDA events of one frame (upload on the upload stream, the rest on the compute stream)
+# and the pair that times each stage after decoding.
+_EVENTS = ("upload", "uploaded", "preprocess", "inference", "postprocess", "download", "done")
+_STAGE_EVENTS = {"upload": ("upload", "uploaded"), "preprocess": ("preprocess", "inference"),
+                 "inference": ("inference", "postprocess"), "postprocess": ("postprocess", "download"),
+                 "download": ("download", "done")}
+
+
+class EngineError(RuntimeError):
+    """Inference of one frame failed (e.g. out of memory): the frame is skipped, the engine stays usable."""
+
+
+@dataclass(frozen=True)
+class CompressedFrame:
+    """One ``sensor_msgs/CompressedImage`` without ROS: ``format`` (jpeg/png) and the bytes."""
+
+    format: str
+    data: bytes | memoryview | np.ndarray
+
+
+@dataclass
+class SegmentationResult:
+    """What the engine returns for one frame."""
+
+    tag: object
+    class_mask: np.ndarray  # HxW uint8 class ids at the input's resolution
+    confidence: np.ndarray | None  # HxW float32 largest softmax probability, when asked
+    rgb: np.ndarray | None  # the decoded HxWx3 uint8 RGB input, when asked
+    timings_ms: dict[str, float] = field(default_factory=dict)  # per stage, keys STAGES
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    text = str(error).lower()
+    return (isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError))
+            or "out of memory" in text or "can't allocate memory" in text)
+
+
+class _Slot:
+    """Per-pipeline-slot pinned host and device buffers (CUDA), reallocated on a size change."""
+
+    def __init__(self) -> None:
+        self.size: tuple[int, int] | None = None
+        self.host_rgb = self.device_rgb = self.host_mask = self.host_confidence = None
+
+    def ensure(self, size: tuple[int, int], device: torch.device) -> None:
+        if self.size == size:
+            return
+        torch.cuda.synchronize(device)  # the old buffers may still be read by queued work
+        height, width = size
+        self.host_rgb = torch.empty((height, width, 3), dtype=torch.uint8, pin_memory=True)
+        self.device_rgb = torch.empty((height, width, 3), dtype=torch.uint8, device=device)
+        self.host_mask = torch.empty((height, width), dtype=torch.uint8, pin_memory=True)
+        self.host_confidence = torch.empty((height, width), dtype=torch.float32, pin_memory=True)
+        self.size = size
+
+
+@dataclass
+class _Job:
+    tag: object
+    size: tuple[int, int]
+    want_confidence: bool
+    want_rgb: bool
+    decode_ms: float
+    result: SegmentationResult | None = None  # CPU: finished at submit
+    slot: _Slot | None = None  # CUDA: where the outputs land
+    events: dict[str, torch.cuda.Event] | None = None
+
+
+class SegmentationEngine:
+    """ICNet inference on the CPU or on CUDA, with a pipeline ``pipeline_depth`` frames deep.
+
+    ``submit`` takes a :class:`RawFrame`, a :class:`CompressedFrame` or an ``HxWx3``
+    uint8 RGB array; a frame that cannot be decoded raises ``ImageRejected``, one whose
+    inference fails raises :class:`EngineError` (on CUDA possibly from ``collect``).
+    One thread submits; ``submit`` blocks while ``pipeline_depth`` frames are
+    uncollected, so a single-threaded caller collects when ``pending() ==
+    pipeline_depth``. ``collect`` returns None when nothing is pending.
+    """
+
+    def __init__(self, weights: str | Path, *, device: str = "auto", precision: str = "fp32",
+                 input_size: tuple[int, int] | None = None, labels: LabelSet | None = None,
+                 pipeline_depth: int = 2, max_pixels: int = MAX_PIXELS) -> None:
+        self.device = select_device(device)
+        self.precision = precision
+        self.dtype = select_precision(self.device, precision)
+        if pipeline_depth < 1:
+            raise ValueError(f"pipeline_depth must be at least 1, got {pipeline_depth}")
+        model, self.metadata = load_model(weights, "cpu")
+        num_classes = model.config["num_classes"]
+        self.labels = labels or self.metadata.labels
+        if self.labels.num_classes != num_classes:
+            raise ValueError(f"label set {self.labels.name!r} has {self.labels.num_classes} classes, "
+                             f"the network {num_classes}")
+        size = tuple(int(v) for v in (input_size or self.metadata.preprocessing.input_size))
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"input_size must be two positive integers, got {input_size!r}")
+        self.input_size: tuple[int, int] = size
+        self.pipeline_depth = pipeline_depth
+        self.max_pixels = max_pixels
+        # channels_last: 1.1-3x faster on the CPU measured here, and what tensor cores want.
+        self._memory_format = torch.channels_last
+        self.model = model.to(self.device, self.dtype, memory_format=self._memory_format)
+        prep = self.metadata.preprocessing
+        order = [2, 1, 0] if prep.channel_order == "BGR" else [0, 1, 2]
+        self._order = torch.tensor(order, device=self.device) if order != [0, 1, 2] else None
+        self._mean = torch.tensor([prep.mean[i] for i in order], device=self.device).view(1, 3, 1, 1)
+        self._inv_std = (None if prep.std is None else
+                         1.0 / torch.tensor([prep.std[i] for i in order], device=self.device).view(1, 3, 1, 1))
+        self._upsample = ScoreUpsampler()
+        self._jobs: deque[_Job] = deque()
+        self._ready = threading.Condition()
+        self._cuda = self.device.type == "cuda"
+        if self._cuda:
+            torch.backends.cudnn.benchmark = True  # fixed network input size: autotune once
+            self._upload_stream = torch.cuda.Stream(self.device)
+            self._compute_stream = torch.cuda.Stream(self.device)
+            self._slots = [_Slot() for _ in range(pipeline_depth)]
+            self._submitted = 0
+
+    # --- public API ----------------------------------------------------------------
+
+    def warmup(self, image_size: tuple[int, int] | None = None) -> None:
+        """Run a few frames of ``image_size`` (default: the network input) so the first real one is fast."""
+        height, width = image_size or self.input_size
+        frame = np.zeros((height, width, 3), np.uint8)
+        for want_confidence in (False, True):
+            self.segment(frame, want_confidence=want_confidence)
+
+    def submit(self, frame: RawFrame | CompressedFrame | np.ndarray, *, tag: object = None,
+               want_confidence: bool = False, want_rgb: bool = False) -> None:
+        """Start one frame. Raises ImageRejected (bad frame) or EngineError (inference failed)."""
+        if self.model is None:
+            raise RuntimeError("the engine is closed")
+        with self._ready:
+            while len(self._jobs) >= self.pipeline_depth:
+                self._ready.wait()
+        if self._cuda:
+            job = self._submit_cuda(frame, tag, want_confidence, want_rgb)
+        else:
+            job = self._run_cpu(frame, tag, want_confidence, want_rgb)
+        with self._ready:
+            self._jobs.append(job)
+            self._ready.notify_all()
+
+    def collect(self, timeout: float | None = None) -> SegmentationResult | None:
+        """The oldest submitted frame's result, waiting up to ``timeout`` s (None: until done).
+
+        Returns None when nothing is pending or the oldest frame is not done in time.
+        """
+        with self._ready:
+            if not self._jobs:
+                return None
+            job = self._jobs[0]
+        if job.result is None and not self._wait(job.events["done"], timeout):
+            return None
+        with self._ready:
+            self._jobs.popleft()
+            self._ready.notify_all()
+        return job.result if job.result is not None else self._finish_cuda(job)
+
+    def segment(self, frame: RawFrame | CompressedFrame | np.ndarray, **options) -> SegmentationResult:
+        """Submit one frame and wait for it (the pipeline must be empty)."""
+        if self.pending():
+            raise RuntimeError(f"segment() needs an empty pipeline; {self.pending()} frame(s) pending")
+        self.submit(frame, **options)
+        return self.collect()
+
+    def pending(self) -> int:
+        """Frames submitted and not yet collected."""
+        with self._ready:
+            return len(self._jobs)
+
+    def memory_stats(self) -> dict[str, int]:
+        """Bytes. CUDA: tensors allocated now and their peak on the engine's device.
+        CPU: the process's resident set size now and its peak (the whole process)."""
+        if self._cuda:
+            return {"allocated": torch.cuda.memory_allocated(self.device),
+                    "peak": torch.cuda.max_memory_allocated(self.device)}
+        import resource
+
+        import psutil
+        return {"allocated": psutil.Process().memory_info().rss,
+                "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+    def close(self) -> None:
+        """Drop pending frames and release the model and (GPU) memory. Idempotent."""
+        if self._cuda and self.model is not None:
+            torch.cuda.synchronize(self.device)
+        with self._ready:
+            self._jobs.clear()
+            self._ready.notify_all()
+        self.model = None
+        self._upsample = ScoreUpsampler()
+        if self._cuda:
+            self._slots = [_Slot() for _ in range(self.pipeline_depth)]
+            torch.cuda.empty_cache()
+
+    def __enter__(self) -> "SegmentationEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- shared steps ----------------------------------------------------------------
+
+    def _decode(self, frame, out: np.ndarray | None = None) -> np.ndarray:
+        """HxWx3 uint8 RGB of any accepted frame (into ``out`` when given and of the right size)."""
+        if isinstance(frame, RawFrame):
+            rgb = to_rgb(frame)
+        elif isinstance(frame, CompressedFrame):
+            rgb = decode_compressed(frame.format, frame.data, self.max_pixels)
+        elif isinstance(frame, np.ndarray):
+            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                raise ImageRejected("unknown_encoding", f"an array frame must be HxWx3 uint8 RGB, "
+                                    f"got {frame.dtype} {frame.shape}")
+            if frame.shape[0] == 0 or frame.shape[1] == 0:
+                raise ImageRejected("zero_size", f"image is {frame.shape[1]}x{frame.shape[0]}: no pixels")
+            if frame.shape[0] * frame.shape[1] > self.max_pixels:
+                raise ImageRejected("oversize", f"image is {frame.shape[1]}x{frame.shape[0]}, "
+                                    f"more than the {self.max_pixels} pixels allowed")
+            rgb = frame
+        else:
+            raise TypeError(f"cannot segment a {type(frame).__name__}")
+        if out is not None:
+            np.copyto(out, rgb)
+            return out
+        return rgb
+
+    def _preprocess(self, rgb: torch.Tensor) -> torch.Tensor:
+        """HxWx3 uint8 RGB on the device -> 1x3xhxw network input (resized, ordered, normalised)."""
+        x = rgb.permute(2, 0, 1).unsqueeze(0).float()  # channels-last memory, no copy before the cast
+        if tuple(x.shape[-2:]) != self.input_size:
+            x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False)
+        if self._order is not None:
+            x = x.index_select(1, self._order)
+        x = x - self._mean
+        if self._inv_std is not None:
+            x = x * self._inv_std
+        return x.to(self.dtype).contiguous(memory_format=self._memory_format)
+
+    def _failed(self, error: BaseException) -> EngineError:
+        if self._cuda:
+            torch.cuda.empty_cache()
+        kind = "out of memory" if _is_out_of_memory(error) else "inference failed"
+        return EngineError(f"{kind} on {self.device}: {error}")
+
+    # --- CPU: everything at submit time --------------------------------------------
+
+    def _run_cpu(self, frame, tag, want_confidence: bool, want_rgb: bool) -> _Job:
+        start = time.perf_counter()
+        rgb = self._decode(frame)
+        decoded = time.perf_counter()
+        try:
+            with torch.inference_mode(), warnings.catch_warnings():
+                # Message buffers may be read-only; the engine never writes to its input.
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                image = torch.from_numpy(rgb)
+                uploaded = time.perf_counter()
+                x = self._preprocess(image)
+                preprocessed = time.perf_counter()
+                logits = self.model(x)[0]
+                inferred = time.perf_counter()
+                mask, confidence = self._upsample(logits, rgb.shape[:2], want_confidence)
+                postprocessed = time.perf_counter()
+                mask = mask.numpy()
+                confidence = None if confidence is None else confidence.numpy()
+        except (RuntimeError, MemoryError) as error:
+            raise self._failed(error) from error
+        done = time.perf_counter()
+        marks = (start, decoded, uploaded, preprocessed, inferred, postprocessed, done)
+        timings = {stage: (marks[i + 1] - marks[i]) * 1000.0 for i, stage in enumerate(STAGES)}
+        if want_rgb and not rgb.flags.owndata:
+            rgb = rgb.copy()  # a view of the message buffer: the caller may reuse it
+        result = SegmentationResult(tag, mask, confidence, rgb if want_rgb else None, timings)
+        return _Job(tag, rgb.shape[:2], want_confidence, want_rgb, timings["decode"], result=result)
+
+    # --- CUDA: streams, pinned buffers, events ---------------------------------------
+
+    def _submit_cuda(self, frame, tag, want_confidence: bool, want_rgb: bool) -> _Job:
+        start = time.perf_counter()
+        rgb = self._decode(frame)
+        size = rgb.shape[:2]
+        slot = self._slots[self._submitted % self.pipeline_depth]
+        slot.ensure(size, self.device)  # free: its previous frame has been collected
+        np.copyto(slot.host_rgb.numpy(), rgb)
+        decode_ms = (time.perf_counter() - start) * 1000.0
+        events = {name: torch.cuda.Event(enable_timing=True) for name in _EVENTS}
+        try:
+            with torch.inference_mode():
+                with torch.cuda.stream(self._upload_stream):
+                    events["upload"].record()
+                    slot.device_rgb.copy_(slot.host_rgb, non_blocking=True)
+                    events["uploaded"].record()
+                self._compute_stream.wait_event(events["uploaded"])
+                with torch.cuda.stream(self._compute_stream):
+                    events["preprocess"].record()
+                    x = self._preprocess(slot.device_rgb)
+                    events["inference"].record()
+                    logits = self.model(x)[0]
+                    events["postprocess"].record()
+                    mask, confidence = upsample_argmax_dense(logits, size, want_confidence)
+                    events["download"].record()
+                    slot.host_mask.copy_(mask, non_blocking=True)
+                    if confidence is not None:
+                        slot.host_confidence.copy_(confidence, non_blocking=True)
+                    events["done"].record()
+        except (RuntimeError, MemoryError) as error:
+            raise self._failed(error) from error
+        self._submitted += 1
+        return _Job(tag, size, want_confidence, want_rgb, decode_ms, slot=slot, events=events)
+
+    def _wait(self, event: torch.cuda.Event, timeout: float | None) -> bool:
+        try:
+            if timeout is None:
+                event.synchronize()
+                return True
+            deadline = time.monotonic() + timeout
+            while not event.query():
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.0005)
+            return True
+        except RuntimeError as error:  # an asynchronous CUDA error surfaces here
+            with self._ready:
+                self._jobs.popleft()
+                self._ready.notify_all()
+            raise self._failed(error) from error
+
+    def _finish_cuda(self, job: _Job) -> SegmentationResult:
+        events, slot = job.events, job.slot
+        timings = {"decode": job.decode_ms}
+        for stage, (begin, end) in _STAGE_EVENTS.items():
+            timings[stage] = events[begin].elapsed_time(events[end])
+        mask = slot.host_mask.numpy().copy()
+        confidence = slot.host_confidence.numpy().copy() if job.want_confidence else None
+        rgb = slot.host_rgb.numpy().copy() if job.want_rgb else None
+        return SegmentationResult(job.tag, mask, confidence, rgb, timings)
