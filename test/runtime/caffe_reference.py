@@ -217,8 +217,8 @@ def forward(layers: list[dict], blobs: dict[str, list[np.ndarray]], data: torch.
         elif kind == "Eltwise":
             assert param(layer, "eltwise_param", "operation", "SUM") == "SUM"
             y = sum(inputs[1:], inputs[0])
-        elif kind == "Scale" and not weights:
-            y = x
+        elif kind == "Scale":
+            y = x * weights[0].reshape(1, -1, 1, 1) if weights else x
         else:
             raise ValueError(f"layer {name}: type {kind} is not handled by the reference")
         tops[layer["top"][0]] = y

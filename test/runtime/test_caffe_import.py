@@ -82,9 +82,9 @@ def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
 @pytest.mark.parametrize("form", ["merged", "bnnomerge"])
 def test_official_form_reproduces_the_prototxt_forward(official, tmp_path, form):
     layers, blobs = official[form]
-    # The bnnomerge file also holds data_sub1 as an identity Scale, as a trained net may.
-    stored = {**blobs, "data_sub1": [np.ones(3, np.float32)]} if form == "bnnomerge" else blobs
-    source = write_caffemodel(tmp_path / f"icnet_{form}.caffemodel", layers, stored)
+    if form == "bnnomerge":  # a trained input Scale (data_sub1): the converter folds it
+        blobs = {**blobs, "data_sub1": [np.array([1.5, 0.5, 2.0], np.float32)]}
+    source = write_caffemodel(tmp_path / f"icnet_{form}.caffemodel", layers, blobs)
     output = tmp_path / "converted.safetensors"
     if form == "merged":  # the installed console script, as a user runs it
         assert CLI, "icnet-convert-caffe is not installed (pip install -e .)"
@@ -188,8 +188,11 @@ def _edit(edit: str, layers: list[dict], blobs: dict[str, list[np.ndarray]]) -> 
         blobs["conv6_cls"] = [np.zeros((20, 128, 1, 1), np.float32), np.zeros(20, np.float32)]
     elif edit == "bias before BN":
         blobs["conv1_1_3x3_s2"] = blobs["conv1_1_3x3_s2"] + [np.zeros(32, np.float32)]
-    elif edit == "scaled input":
-        blobs["data_sub1"] = [np.full(3, 2.0, np.float32)]
+    elif edit == "shifted input":
+        blobs["data_sub1"] = [np.ones(3, np.float32), np.full(3, 2.0, np.float32)]
+    elif edit == "other scale":
+        layers = layers + [{"name": ["conv5_3/scale"], "type": ["Scale"]}]
+        blobs["conv5_3/scale"] = [np.ones(1024, np.float32)]
     elif edit == "twice":
         layers = layers + [next(layer for layer in layers if layer["name"] == ["conv1_1_3x3_s2"])]
     return _net(layers, blobs)
@@ -203,7 +206,8 @@ def _edit(edit: str, layers: list[dict], blobs: dict[str, list[np.ndarray]]) -> 
                    r"conv6_cls blob 1 has shape \(20,\)"),
     ("bias before BN", r"conv1_1_3x3_s2 has 2 blobs, the bnnomerge \(BN\) network needs 1 "
                        r"\(conv1_1_3x3_s2.conv.weight\)$"),
-    ("scaled input", r"extra layers: data_sub1 \(Scale\)$"),
+    ("shifted input", r"data_sub1 \(Scale\) shifts the input, which the network cannot hold exactly$"),
+    ("other scale", r"extra layers: conv5_3/scale \(Scale\)$"),
     ("twice", r"layer 'conv1_1_3x3_s2' appears twice$"),
 ])
 def test_converter_names_what_does_not_fit(official, edit, message):

@@ -7,7 +7,10 @@ Official names are the model's module names, so the mapping is by rule:
 - ``BN`` ``X/bn`` (blobs: scale, shift, running mean, running variance; each 1xCx1x1 or
   C) -> ``X.bn.weight``, ``X.bn.bias``, ``X.bn.running_mean``, ``X.bn.running_var``.
   Caffe's BN layer of the PSPNet fork uses eps 1e-5, as the model does.
-- A parameterless-in-effect ``Scale`` (all scales 1, biases 0; ``data_sub1``) is skipped.
+- ``data_sub1``, the ``Scale`` on the input (no parameters in the deploy file, so the
+  identity), may carry a per-channel scale: it is folded into the input channels of
+  the two convolutions that read the input, ``conv1_sub1`` and (through a linear
+  resize) ``conv1_1_3x3_s2``, which is exact. A non-zero shift has no exact place.
 
 The file decides the form: BN layers with blobs mean the ``_bnnomerge`` (as trained)
 form, none the BN-merged one; ``conv6_sub4``/``conv6_sub2`` mean auxiliary classifiers.
@@ -32,6 +35,8 @@ from icnet_ros.runtime.weights import WeightsMetadata, architecture_of, file_sha
 CLASSIFIERS = ("conv6_cls", "conv6_sub4", "conv6_sub2")
 AUX_CLASSIFIERS = ("conv6_sub4", "conv6_sub2")
 BN_SUFFIX = "/bn"
+INPUT_SCALE = "data_sub1"
+INPUT_CONVOLUTIONS = ("conv1_sub1.conv.weight", "conv1_1_3x3_s2.conv.weight")
 BN_BLOBS = ("weight", "bias", "running_mean", "running_var")
 
 
@@ -75,9 +80,14 @@ def _fit(blob: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
     return blob.reshape(shape) if squeeze(blob.shape) == squeeze(shape) else None
 
 
-def _is_identity_scale(layer: CaffeLayer) -> bool:
-    scale, *bias = layer.blobs
-    return len(bias) <= 1 and bool(np.all(scale == 1)) and all(bool(np.all(b == 0)) for b in bias)
+def _input_scale(layer: CaffeLayer) -> np.ndarray | str:
+    """The per-channel scale of ``data_sub1``, or why it cannot be folded."""
+    scale, *shift = layer.blobs
+    if len(shift) > 1 or scale.size != 3:
+        return f"{layer.name} (Scale) has blobs of shapes {[b.shape for b in layer.blobs]}, not a scale of 3 channels"
+    if shift and np.any(shift[0] != 0):
+        return f"{layer.name} (Scale) shifts the input, which the network cannot hold exactly"
+    return scale.reshape(3)
 
 
 def icnet_from_caffe(net: CaffeNet, source: str = "Caffe model") -> ICNet:
@@ -91,6 +101,7 @@ def icnet_from_caffe(net: CaffeNet, source: str = "Caffe model") -> ICNet:
     problems: list[str] = []
     seen: set[str] = set()
     misfit: set[str] = set()
+    input_scale = None
     for layer in net.layers:
         if not layer.blobs:
             continue
@@ -98,7 +109,10 @@ def icnet_from_caffe(net: CaffeNet, source: str = "Caffe model") -> ICNet:
             problems.append(f"layer {layer.name!r} appears twice")
             continue
         seen.add(layer.name)
-        if layer.type == "Scale" and _is_identity_scale(layer):
+        if layer.type == "Scale" and layer.name == INPUT_SCALE:
+            input_scale = _input_scale(layer)
+            if isinstance(input_scale, str):
+                problems.append(input_scale)
             continue
         targets = _targets(layer, expected, batch_norm)
         if targets is None:
@@ -117,6 +131,10 @@ def icnet_from_caffe(net: CaffeNet, source: str = "Caffe model") -> ICNet:
                 problems.append(f"{layer.name} blob {index} has shape {blob.shape}, {key} needs {shape}")
             else:
                 tensors[key] = torch.from_numpy(np.ascontiguousarray(fitted, np.float32))
+    if isinstance(input_scale, np.ndarray):
+        for key in INPUT_CONVOLUTIONS:
+            if key in tensors:
+                tensors[key] = tensors[key] * torch.from_numpy(input_scale).reshape(1, 3, 1, 1)
     for key, tensor in expected.items():
         if key.endswith("num_batches_tracked"):
             tensors[key] = torch.zeros_like(tensor)
