@@ -156,7 +156,8 @@ def random_blobs(layers: list[dict], seed: int = 0) -> dict[str, list[np.ndarray
         name, kind = layer["name"][0], layer["type"][0]
         c = channels[layer["bottom"][0]]
         if kind == "Convolution":
-            out, k = param(layer, "convolution_param", "num_output"), param(layer, "convolution_param", "kernel_size")
+            out = param(layer, "convolution_param", "num_output")
+            k = param(layer, "convolution_param", "kernel_size")
             gain = 0.5 if name.endswith("_increase") or name.endswith("_proj") else 1.0
             weight = rng.normal(0, gain * math.sqrt(2 / (c * k * k)), (out, c, k, k))
             blobs[name] = [weight] + ([rng.uniform(-0.1, 0.1, out)]
@@ -182,7 +183,9 @@ def _interp_size(layer: dict, height: int, width: int) -> tuple[int, int]:
 
 
 def _pool(layer: dict, x: torch.Tensor) -> torch.Tensor:
-    get = lambda key, fallback: param(layer, "pooling_param", key, param(layer, "pooling_param", fallback))  # noqa: E731
+    def get(key: str, fallback: str):
+        return param(layer, "pooling_param", key, param(layer, "pooling_param", fallback))
+
     kernel = (get("kernel_h", "kernel_size"), get("kernel_w", "kernel_size"))
     stride = (get("stride_h", "stride") or 1, get("stride_w", "stride") or 1)
     pad = param(layer, "pooling_param", "pad", 0)

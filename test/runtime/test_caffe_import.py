@@ -157,7 +157,8 @@ def test_reader_refuses_what_is_not_a_caffemodel(tmp_path, tiny_weights, content
     conv = ref.layer_proto("conv", "Convolution", [ref.blob_proto(np.ones((4, 4), np.float32))])
     content = {
         "truncated": ref.net_proto([conv])[:-7],
-        "both formats": ref.net_proto([conv]) + ref.net_proto([ref.v1_layer_proto("r", ref.V1_RELU, [])], legacy=True),
+        "both formats": ref.net_proto([conv])
+        + ref.net_proto([ref.v1_layer_proto("relu", ref.V1_RELU, [])], legacy=True),
         "bad blob": ref.net_proto([ref.layer_proto("conv", "Convolution", [
             ref.blob_proto(np.ones(3, np.float32), shape=(2, 2))])]),
         "safetensors": tiny_weights.read_bytes(),

@@ -76,15 +76,16 @@ def _fit(blob: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
     """``blob`` in ``shape`` if they differ at most by dimensions of size 1."""
     if blob.shape == shape:
         return blob
-    squeeze = lambda dims: tuple(d for d in dims if d != 1)  # noqa: E731
-    return blob.reshape(shape) if squeeze(blob.shape) == squeeze(shape) else None
+    same = [d for d in blob.shape if d != 1] == [d for d in shape if d != 1]
+    return blob.reshape(shape) if same else None
 
 
 def _input_scale(layer: CaffeLayer) -> np.ndarray | str:
     """The per-channel scale of ``data_sub1``, or why it cannot be folded."""
     scale, *shift = layer.blobs
     if len(shift) > 1 or scale.size != 3:
-        return f"{layer.name} (Scale) has blobs of shapes {[b.shape for b in layer.blobs]}, not a scale of 3 channels"
+        shapes = [blob.shape for blob in layer.blobs]
+        return f"{layer.name} (Scale) has blobs of shapes {shapes}, not a scale of 3 channels"
     if shift and np.any(shift[0] != 0):
         return f"{layer.name} (Scale) shifts the input, which the network cannot hold exactly"
     return scale.reshape(3)
