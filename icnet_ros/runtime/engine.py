@@ -111,14 +111,21 @@ class SegmentationEngine:
     ``submit`` takes a :class:`RawFrame`, a :class:`CompressedFrame` or an ``HxWx3``
     uint8 RGB array; a frame that cannot be decoded raises ``ImageRejected``, one whose
     inference fails raises :class:`EngineError` (on CUDA possibly from ``collect``).
-    One thread submits; ``submit`` blocks while ``pipeline_depth`` frames are
+    ``cpu_threads`` sets torch's (process-wide) intra-op thread count; None leaves it.
+    On a CPU shared with other busy processes one thread can be many times faster than
+    two, whose parallel regions wait for each other. One thread submits; ``submit`` blocks while ``pipeline_depth`` frames are
     uncollected, so a single-threaded caller collects when ``pending() ==
     pipeline_depth``. ``collect`` returns None when nothing is pending.
     """
 
     def __init__(self, weights: str | Path, *, device: str = "auto", precision: str = "fp32",
                  input_size: tuple[int, int] | None = None, labels: LabelSet | None = None,
-                 pipeline_depth: int = 2, max_pixels: int = MAX_PIXELS) -> None:
+                 pipeline_depth: int = 2, max_pixels: int = MAX_PIXELS,
+                 cpu_threads: int | None = None) -> None:
+        if cpu_threads is not None:
+            if cpu_threads < 1:
+                raise ValueError(f"cpu_threads must be at least 1, got {cpu_threads}")
+            torch.set_num_threads(cpu_threads)  # process-wide, as torch has it
         self.device = select_device(device)
         self.precision = precision
         self.dtype = select_precision(self.device, precision)

@@ -1,0 +1,268 @@
+"""The segmentation engine against the official protocol computed independently here."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import textwrap
+import threading
+import weakref
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from icnet_ros.model import icnet
+from icnet_ros.runtime.engine import STAGES, CompressedFrame, EngineError, SegmentationEngine
+from icnet_ros.runtime.image_decoding import ImageRejected, RawFrame
+from icnet_ros.runtime.labels import CITYSCAPES, LabelSet
+from icnet_ros.runtime.postprocessing import upsample_argmax, upsample_argmax_dense
+from icnet_ros.runtime.preprocessing import Preprocessing
+from icnet_ros.runtime.weights import WeightsMetadata, load_model, save_weights
+
+
+def scene(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random RGB image: large regions, so the network's classes form regions too."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (max(2, height // 8), max(2, width // 8), 3), dtype=np.uint8)
+    return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def protocol_scores(weights, rgb: np.ndarray, input_size=None) -> torch.Tensor:
+    """The official protocol, written out: resize, mean (and std), channel order, forward,
+    softmax, bilinear resize of the scores to the image size. Returns CxHxW probabilities."""
+    model, metadata = load_model(weights)
+    prep = metadata.preprocessing
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
+    x = F.interpolate(x, size=input_size or prep.input_size, mode="bilinear", align_corners=False)
+    x = x - torch.tensor(prep.mean).view(1, 3, 1, 1)
+    if prep.std is not None:
+        x = x / torch.tensor(prep.std).view(1, 3, 1, 1)
+    if prep.channel_order == "BGR":
+        x = x.flip(1)
+    with torch.no_grad():
+        logits = model(x)
+    return F.interpolate(logits.softmax(1), size=rgb.shape[:2], mode="bilinear", align_corners=False)[0]
+
+
+def assert_same_mask(mask: np.ndarray, scores: torch.Tensor, tie: float = 1e-2) -> None:
+    """``mask`` is the argmax of ``scores`` wherever the best two classes are not tied.
+
+    The random test network's logits reach 6e4, where channels-last and contiguous
+    convolutions differ by 0.05: probabilities of near-tied classes move by up to ~1e-2.
+    """
+    expected = scores.argmax(0).numpy()
+    differ = mask != expected
+    chosen = scores.gather(0, torch.from_numpy(mask.astype(np.int64))[None])[0].numpy()
+    best = scores.max(0).values.numpy()
+    assert differ.mean() <= 1e-3, f"{differ.sum()} of {mask.size} pixels differ"
+    assert np.all(best[differ] - chosen[differ] <= tie), "a differing pixel is not a tie"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small images gain nothing from threads, and a busy shared CPU makes two crawl."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_weights):
+    with SegmentationEngine(tiny_weights, device="cpu") as engine:
+        yield engine
+
+
+@pytest.mark.parametrize("size", [(65, 129), (48, 96), (130, 259), (37, 301), (1, 7)])
+def test_mask_follows_the_official_protocol(engine, tiny_weights, size):
+    rgb = scene(*size, seed=size[1])
+    result = engine.segment(rgb, want_confidence=True)
+    assert result.class_mask.shape == size and result.class_mask.dtype == np.uint8
+    assert result.class_mask.max() < engine.labels.num_classes
+    scores = protocol_scores(tiny_weights, rgb)
+    assert_same_mask(result.class_mask, scores)
+    assert result.confidence.shape == size and result.confidence.dtype == np.float32
+    assert np.all(result.confidence > 0) and np.all(result.confidence <= 1)
+    np.testing.assert_allclose(result.confidence, scores.max(0).values.numpy(), atol=5e-3)
+    if size[0] > 8:
+        assert len(np.unique(result.class_mask)) > 1  # the comparison is not a trivial one
+
+
+def test_every_frame_kind_gives_the_same_mask(engine):
+    rgb = scene(50, 80, seed=3)
+    reference = engine.segment(rgb, want_rgb=True)
+    np.testing.assert_array_equal(reference.rgb, rgb)
+    bgr = np.zeros((50, 80 * 3 + 8), np.uint8)  # padded rows
+    bgr[:, : 80 * 3] = rgb[:, :, ::-1].reshape(50, -1)
+    raw = engine.segment(RawFrame.validated("bgr8", 50, 80, 80 * 3 + 8, bgr.tobytes()), want_rgb=True)
+    png = cv2.imencode(".png", rgb[:, :, ::-1])[1].tobytes()
+    compressed = engine.segment(CompressedFrame("png", png))
+    for result in (raw, compressed):
+        np.testing.assert_array_equal(result.class_mask, reference.class_mask)
+    np.testing.assert_array_equal(raw.rgb, rgb)
+    assert reference.confidence is None and compressed.rgb is None
+    with pytest.raises(ImageRejected) as refusal:
+        engine.submit(np.zeros((4, 4), np.uint8))
+    assert refusal.value.reason == "unknown_encoding" and engine.pending() == 0
+
+
+def test_pipeline_is_fifo_two_deep_and_blocks_when_full(engine):
+    frames = [scene(40, 60, seed=s) for s in range(3)]
+    alone = [engine.segment(f).class_mask for f in frames]
+    engine.submit(frames[0], tag="first")
+    engine.submit(frames[1], tag="second")
+    assert engine.pending() == 2 == engine.pipeline_depth
+    third = threading.Thread(target=engine.submit, args=(frames[2],), kwargs={"tag": "third"})
+    third.start()
+    third.join(timeout=0.5)
+    assert third.is_alive()  # blocked: two frames in flight
+    results = [engine.collect()]
+    third.join(timeout=30)
+    assert not third.is_alive()
+    results += [engine.collect(), engine.collect()]
+    assert [r.tag for r in results] == ["first", "second", "third"]
+    for result, mask in zip(results, alone):
+        np.testing.assert_array_equal(result.class_mask, mask)
+    assert engine.collect(timeout=0) is None and engine.pending() == 0
+    with pytest.raises(RuntimeError, match="empty pipeline"):
+        engine.submit(frames[0])
+        engine.segment(frames[1])
+    engine.collect()
+
+
+def test_timings_and_memory(engine):
+    result = engine.segment(scene(64, 96))
+    assert set(result.timings_ms) == set(STAGES)
+    assert all(value >= 0 for value in result.timings_ms.values())
+    assert result.timings_ms["inference"] > 0
+    stats = engine.memory_stats()
+    assert set(stats) == {"allocated", "peak"} and stats["allocated"] > 0 and stats["peak"] > 0
+
+
+def test_out_of_memory_skips_the_frame_and_the_engine_goes_on(tiny_weights):
+    """A real allocation failure (address space limited in a child process), no mocks."""
+    script = textwrap.dedent("""
+        import resource, sys
+        import numpy as np, psutil
+        from icnet_ros.runtime.engine import EngineError, SegmentationEngine
+        engine = SegmentationEngine(sys.argv[1], device="cpu", cpu_threads=1)
+        small = np.zeros((64, 128, 3), np.uint8)
+        engine.segment(small)
+        big = np.zeros((6000, 8000, 3), np.uint8)  # its float copy alone needs 576 MB
+        limit = psutil.Process().memory_info().vms + (256 << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+        try:
+            engine.submit(big, tag="big")
+            print("no error")
+        except EngineError as error:
+            print("EngineError:", error)
+        print("pending", engine.pending())
+        print("after", engine.segment(small).class_mask.shape)
+    """)
+    run = subprocess.run([sys.executable, "-c", script, str(tiny_weights)], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("EngineError: out of memory on cpu"), run.stdout
+    assert lines[1:] == ["pending 0", "after (64, 128)"]
+
+
+def test_close_releases_the_model(tiny_weights):
+    engine = SegmentationEngine(tiny_weights, device="cpu")
+    engine.segment(scene(20, 30))
+    engine.submit(scene(20, 30))
+    model = weakref.ref(engine.model)
+    engine.close()
+    gc.collect()
+    assert model() is None and engine.pending() == 0
+    with pytest.raises(RuntimeError, match="closed"):
+        engine.submit(scene(20, 30))
+    engine.close()  # idempotent
+
+
+def test_bf16_on_cpu_agrees_mostly_with_fp32(engine, tiny_weights):
+    rgb = scene(65, 129, seed=5)
+    with SegmentationEngine(tiny_weights, device="cpu", precision="bf16") as bf16:
+        assert bf16.precision == "bf16" and next(bf16.model.parameters()).dtype == torch.bfloat16
+        agreement = (bf16.segment(rgb).class_mask == engine.segment(rgb).class_mask).mean()
+    assert agreement > 0.95
+
+
+def test_refusals(tiny_weights):
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA"):
+            SegmentationEngine(tiny_weights, device="cuda")
+        with pytest.raises(ValueError, match="CUDA"):
+            SegmentationEngine(tiny_weights, device="cuda:1")
+    for device in ("gpu", "cuda:x", "tpu"):
+        with pytest.raises(ValueError, match="auto, cpu, cuda or cuda:N"):
+            SegmentationEngine(tiny_weights, device=device)
+    with pytest.raises(ValueError, match="precision"):
+        SegmentationEngine(tiny_weights, device="cpu", precision="fp8")
+    with pytest.raises(ValueError, match="classes"):
+        SegmentationEngine(tiny_weights, device="cpu", labels=LabelSet("two", ("a", "b"), ((0, 0, 0), (1, 1, 1))))
+    with pytest.raises(ValueError, match="pipeline_depth"):
+        SegmentationEngine(tiny_weights, device="cpu", pipeline_depth=0)
+
+
+def test_input_size_and_preprocessing_come_from_the_weights(tmp_path):
+    """RGB order with std, 33x49 input: the engine applies what the metadata says."""
+    torch.manual_seed(1)
+    model = icnet(width=0.125, branches="sub24")
+    prep = Preprocessing(input_size=(33, 49), channel_order="RGB", mean=(120.0, 110.0, 100.0),
+                         std=(60.0, 55.0, 50.0))
+    path = tmp_path / "rgb_std.safetensors"
+    save_weights(path, model, WeightsMetadata({}, CITYSCAPES, prep))
+    rgb = scene(70, 90, seed=9)
+    with SegmentationEngine(path, device="cpu") as engine:
+        assert engine.input_size == (33, 49) and engine.metadata.preprocessing == prep
+        assert_same_mask(engine.segment(rgb).class_mask, protocol_scores(path, rgb))
+    with SegmentationEngine(path, device="cpu", input_size=(41, 61)) as engine:
+        assert engine.input_size == (41, 61)
+        assert_same_mask(engine.segment(rgb).class_mask, protocol_scores(path, rgb, (41, 61)))
+
+
+@pytest.mark.parametrize("source,target", [((17, 33), (130, 257)), ((33, 65), (32, 64)),
+                                           ((9, 13), (40, 17)), ((20, 20), (20, 20)), ((1, 5), (3, 11))])
+@pytest.mark.parametrize("smooth", [True, False])
+def test_cell_upsampling_equals_the_dense_protocol(source, target, smooth):
+    generator = torch.Generator().manual_seed(source[0] * 100 + target[1])
+    logits = torch.randn(19, *source, generator=generator) * 4
+    if smooth:
+        logits = F.avg_pool2d(logits[None], 3, stride=1, padding=1, count_include_pad=False)[0]
+    mask, confidence = upsample_argmax(logits, target, want_confidence=True)
+    dense_mask, dense_confidence = upsample_argmax_dense(logits, target, want_confidence=True)
+    scores = F.interpolate(logits.softmax(0)[None], size=target, mode="bilinear", align_corners=False)[0]
+    # Float32 rounding of the interpolation weights alone moves scores by ~2e-6.
+    assert_same_mask(mask.numpy(), scores, tie=1e-5)
+    assert_same_mask(dense_mask.numpy(), scores, tie=1e-5)
+    torch.testing.assert_close(confidence, dense_confidence, rtol=0, atol=1e-5)
+    assert torch.equal(upsample_argmax(logits, target)[0], mask)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_matches_cpu(engine, tiny_weights):
+    frames = [scene(96, 160, seed=s) for s in range(4)]
+    with SegmentationEngine(tiny_weights, device="cuda") as gpu:
+        gpu.warmup((96, 160))
+        for index, frame in enumerate(frames):  # through the two-deep pipeline
+            gpu.submit(frame, tag=index, want_confidence=True, want_rgb=True)
+            if gpu.pending() == gpu.pipeline_depth:
+                _check_against_cpu(engine, gpu.collect(), frames)
+        while gpu.pending():
+            _check_against_cpu(engine, gpu.collect(), frames)
+        assert gpu.memory_stats()["peak"] > 0
+        gpu.close()
+        assert torch.cuda.memory_allocated(gpu.device) < 1 << 20
+
+
+def _check_against_cpu(cpu_engine, result, frames):
+    cpu = cpu_engine.segment(frames[result.tag], want_confidence=True)
+    np.testing.assert_array_equal(result.rgb, frames[result.tag])
+    assert (result.class_mask == cpu.class_mask).mean() > 0.999
+    np.testing.assert_allclose(result.confidence, cpu.confidence, atol=1e-3)
+    assert set(result.timings_ms) == set(STAGES)
