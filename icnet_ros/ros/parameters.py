@@ -1,0 +1,180 @@
+"""The node's parameters: names, defaults, descriptors and validation.
+
+``PARAMETERS`` is the single list the node declares and ``config/icnet.yaml`` mirrors
+(a test keeps them equal). Read-only parameters fix the model and the connections for
+the node's lifetime; the others can be changed at run time with ``ros2 param set``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+# The weights used when ``weights`` is ''. None until the project ships default weights
+# (the weights issue fills this in with the path of the installed file).
+DEFAULT_WEIGHTS: Path | None = None
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+
+
+class ConfigurationError(ValueError):
+    """A parameter value the node cannot work with, with the reason."""
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One declared parameter."""
+
+    name: str
+    default: Any
+    description: str
+    read_only: bool = False
+    choices: tuple[str, ...] = ()
+    int_range: tuple[int, int] | None = None
+    float_range: tuple[float, float] | None = None
+
+    def descriptor(self) -> ParameterDescriptor:
+        constraints = f"one of: {', '.join(self.choices)}" if self.choices else ""
+        descriptor = ParameterDescriptor(name=self.name, description=self.description,
+                                         read_only=self.read_only,
+                                         additional_constraints=constraints)
+        if self.int_range is not None:
+            descriptor.integer_range = [IntegerRange(from_value=self.int_range[0],
+                                                     to_value=self.int_range[1], step=1)]
+        if self.float_range is not None:
+            descriptor.floating_point_range = [FloatingPointRange(
+                from_value=self.float_range[0], to_value=self.float_range[1], step=0.0)]
+        return descriptor
+
+    def check(self, value: Any) -> str | None:
+        """Why ``value`` is refused (ranges and types are checked by rclpy), or None."""
+        if self.choices and value not in self.choices:
+            return f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}"
+        return None
+
+
+_RELIABILITY = ("best_effort", "reliable")
+
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    # The model (read-only: reload by restarting or cleanup/configure with a new node).
+    ParameterSpec("weights", "", "Weight file (.safetensors, icnet_ros format); '' = the "
+                  "project's default weights", read_only=True),
+    ParameterSpec("labels_file", "", "Label set file (JSON/YAML: names, colors) replacing the "
+                  "weights' own label set; '' = the weights' label set", read_only=True),
+    ParameterSpec("device", "auto", "auto, cpu, cuda or cuda:N", read_only=True),
+    ParameterSpec("precision", "fp32", "Inference precision", read_only=True,
+                  choices=("fp32", "fp16", "bf16")),
+    ParameterSpec("input_height", 0, "Network input height; 0 = from the weights' metadata",
+                  read_only=True, int_range=(0, 8192)),
+    ParameterSpec("input_width", 0, "Network input width; 0 = from the weights' metadata",
+                  read_only=True, int_range=(0, 8192)),
+    ParameterSpec("pipeline_depth", 2, "Frames in flight in the engine (2: decode of frame "
+                  "N+1 overlaps inference of frame N)", read_only=True, int_range=(1, 8)),
+    ParameterSpec("warmup_height", 0, "Image height used to warm the engine up on activate "
+                  "(your camera's); 0 = the network input height", read_only=True,
+                  int_range=(0, 16384)),
+    ParameterSpec("warmup_width", 0, "Image width used to warm the engine up on activate "
+                  "(your camera's); 0 = the network input width", read_only=True,
+                  int_range=(0, 16384)),
+    # Connections (read-only).
+    ParameterSpec("input_transport", "raw", "raw: subscribe to 'image' (sensor_msgs/Image); "
+                  "compressed: to 'image/compressed' (sensor_msgs/CompressedImage)",
+                  read_only=True, choices=("raw", "compressed")),
+    ParameterSpec("input_qos_reliability", "best_effort", "Input reliability (best_effort "
+                  "matches reliable and best-effort cameras)", read_only=True, choices=_RELIABILITY),
+    ParameterSpec("input_qos_depth", 1, "Input history depth", read_only=True, int_range=(1, 100)),
+    ParameterSpec("output_qos_reliability", "reliable", "Output reliability", read_only=True,
+                  choices=_RELIABILITY),
+    ParameterSpec("output_qos_depth", 1, "Output history depth", read_only=True, int_range=(1, 100)),
+    ParameterSpec("autostart", True, "Configure and activate on start-up (no lifecycle "
+                  "manager needed)", read_only=True),
+    ParameterSpec("diagnostics_period_s", 1.0, "Period of the /diagnostics report", read_only=True,
+                  float_range=(0.05, 60.0)),
+    ParameterSpec("diagnostics_window", 5, "Diagnostics periods in the statistics window",
+                  read_only=True, int_range=(1, 100)),
+    # Changeable at run time.
+    ParameterSpec("publish_color_mask", True, "Publish 'color_mask' (rgb8) while subscribed"),
+    ParameterSpec("publish_overlay", True, "Publish 'overlay' (rgb8 blend) while subscribed"),
+    ParameterSpec("publish_confidence", False, "Publish 'confidence' (32FC1 max softmax) while "
+                  "subscribed"),
+    ParameterSpec("publish_timing", True, "Publish per-frame stage timings on 'timing'"),
+    ParameterSpec("overlay_alpha", 0.5, "Weight of the colour mask in the overlay",
+                  float_range=(0.0, 1.0)),
+    ParameterSpec("max_image_pixels", 16777216, "Frames with more pixels are refused (oversize)",
+                  int_range=(1, 268435456)),
+    ParameterSpec("min_output_hz", 5.0, "Diagnostics WARN when the output rate is lower",
+                  float_range=(0.0, 1000.0)),
+    ParameterSpec("stale_after_s", 2.0, "Diagnostics WARN when no frame arrived for this long",
+                  float_range=(0.01, 3600.0)),
+    ParameterSpec("max_output_delay_s", 1.0, "Diagnostics WARN when an output is older than "
+                  "this at publish (header stamp to now); 0 = no limit", float_range=(0.0, 3600.0)),
+)
+
+SPECS = {spec.name: spec for spec in PARAMETERS}
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """The parameters that may change while the node runs (read by the worker threads)."""
+
+    publish_color_mask: bool
+    publish_overlay: bool
+    publish_confidence: bool
+    publish_timing: bool
+    overlay_alpha: float
+    max_image_pixels: int
+    min_output_hz: float
+    stale_after_s: float
+    max_output_delay_s: float
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> "RuntimeSettings":
+        return cls(**{name: values[name] for name in cls.__dataclass_fields__})
+
+
+def check_device(device: str) -> str:
+    if not DEVICE_PATTERN.match(device):
+        raise ConfigurationError(f"device must be auto, cpu, cuda or cuda:N; got {device!r}")
+    return device
+
+
+def check_read_only(values: dict[str, Any]) -> None:
+    """Refuse read-only values the descriptors cannot express (choices, pairs)."""
+    check_device(values["device"])
+    for spec in PARAMETERS:
+        reason = spec.check(values[spec.name])
+        if reason:
+            raise ConfigurationError(reason)
+    for first, second in (("input_height", "input_width"), ("warmup_height", "warmup_width")):
+        if (values[first] == 0) != (values[second] == 0):
+            raise ConfigurationError(f"{first} and {second} are both 0 (automatic) or both set; "
+                                     f"got {values[first]} and {values[second]}")
+
+
+def readable_file(value: str, what: str) -> Path:
+    """``value`` as a path to an existing, readable regular file, or a clear error."""
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise ConfigurationError(f"{what} {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ConfigurationError(f"{what} {str(path)!r} is not a file")
+    if not os.access(path, os.R_OK):
+        raise ConfigurationError(f"{what} {str(path)!r} is not readable (permissions)")
+    return path
+
+
+def weights_path(value: str) -> Path:
+    """The weight file named by the ``weights`` parameter ('' = the default weights)."""
+    if value:
+        return readable_file(value, "weights file")
+    if DEFAULT_WEIGHTS is None:
+        raise ConfigurationError(
+            "weights are required: set the 'weights' parameter to an icnet_ros .safetensors "
+            "file (e.g. -p weights:=/path/to/icnet.safetensors); this installation ships no "
+            "default weights")
+    return readable_file(str(DEFAULT_WEIGHTS), "default weights file")

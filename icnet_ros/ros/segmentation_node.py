@@ -1,0 +1,382 @@
+"""The ``segmentation_node`` executable: ICNet on camera images as a lifecycle node.
+
+One frame through the node: the subscription callback puts the message into a one-slot
+buffer (a frame replaced there before the worker took it counts as dropped); a submitter
+thread takes the newest frame, validates or decodes it and submits it to the engine,
+which keeps ``pipeline_depth`` frames in flight; a publisher thread collects the results
+in order and publishes them with the input header unchanged, plus the frame's timings.
+Nothing queues without bound: the slot holds one frame, the engine ``pipeline_depth``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.time import Time
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from icnet_ros.ros import diagnostics
+from icnet_ros.ros.image_messages import compressed_frame, image_msg, raw_frame
+from icnet_ros.ros.latest_frame import LatestSlot
+from icnet_ros.ros.parameters import (PARAMETERS, SPECS, ConfigurationError, RuntimeSettings,
+                                      check_read_only, readable_file, weights_path)
+from icnet_ros.ros.qos import qos_profile
+from icnet_ros.runtime.image_decoding import ImageRejected
+from icnet_ros.runtime.labels import LabelSet
+from icnet_ros.runtime.visualization import blend, colorize
+
+if TYPE_CHECKING:
+    from icnet_ros.runtime.engine import SegmentationEngine, SegmentationResult
+
+NODE_NAME = "icnet_segmenter"
+OUTPUT_TOPICS = ("class_mask", "color_mask", "overlay", "confidence")
+LOG_PERIOD_S = 5.0      # at most one log line per problem kind in this period
+STOP_TIMEOUT_S = 10.0   # waiting for in-flight frames when deactivating
+
+
+@dataclass(frozen=True)
+class _FrameTag:
+    """What the publisher thread needs about a submitted frame."""
+
+    header: Header
+    decode_ms: float
+    color_mask: bool
+    overlay: bool
+    confidence: bool
+
+
+class SegmentationNode(LifecycleNode):
+    """Lifecycle node ``icnet_segmenter``: class masks, colour masks, overlays, timings."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        for spec in PARAMETERS:
+            self.declare_parameter(spec.name, spec.default, spec.descriptor())
+        self._config = {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS}
+        check_read_only(self._config)
+        self._settings = RuntimeSettings.from_values(self._config)
+        self.add_on_set_parameters_callback(self._check_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
+        self._prefix = self.get_fully_qualified_name().lstrip("/")
+        self._compressed = self._config["input_transport"] == "compressed"
+        window = self._config["diagnostics_window"]
+        period = self._config["diagnostics_period_s"]
+        self._counters = diagnostics.FrameCounters(time.monotonic(), window, window * period)
+        self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(period, self._publish_diagnostics)
+
+        self._state = "unconfigured"
+        self._engine: SegmentationEngine | None = None
+        self._model: diagnostics.ModelInfo | None = None
+        self._palette = None
+        self._outputs: dict = {}
+        self._subscription = None
+        self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
+        self._stopping = threading.Event()
+        self._submitter: threading.Thread | None = None
+        self._collector: threading.Thread | None = None
+        self._active_since: float | None = None
+        self._log_lock = threading.Lock()
+        self._logged_at: dict[str, float] = {}
+
+    @property
+    def autostart(self) -> bool:
+        return bool(self._config["autostart"])
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._load_engine()
+        except Exception as error:  # noqa: BLE001 - any reason is reported, the node stays up
+            self.get_logger().error(f"cannot configure: {error}")
+            self._engine = self._model = None
+            return TransitionCallbackReturn.FAILURE
+        if not self.has_parameter("class_names"):
+            self.declare_parameter("class_names", list(self._engine.labels.names), ParameterDescriptor(
+                description="Class names by class id (from the label set)", read_only=True),
+                ignore_override=True)
+        output_qos = qos_profile(self._config["output_qos_reliability"], self._config["output_qos_depth"])
+        for topic in OUTPUT_TOPICS:
+            self._outputs[topic] = self.create_lifecycle_publisher(Image, topic, output_qos)
+        self._outputs["timing"] = self.create_lifecycle_publisher(DiagnosticArray, "timing", output_qos)
+        self._state = "inactive"
+        self.get_logger().info(f"configured: {self._model.describe()}")
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            if self._engine is None:
+                self._load_engine()
+            height, width = self._config["warmup_height"], self._config["warmup_width"]
+            self._engine.warmup((height, width) if height else tuple(self._engine.input_size))
+        except Exception as error:  # noqa: BLE001
+            self.get_logger().error(f"cannot activate: {error}")
+            return TransitionCallbackReturn.FAILURE
+        result = super().on_activate(state)
+        if result != TransitionCallbackReturn.SUCCESS:
+            return result
+        self._start_workers()
+        input_qos = qos_profile(self._config["input_qos_reliability"], self._config["input_qos_depth"])
+        if self._compressed:
+            self._subscription = self.create_subscription(
+                CompressedImage, "image/compressed", self._on_image, input_qos)
+        else:
+            self._subscription = self.create_subscription(Image, "image", self._on_image, input_qos)
+        self._active_since = time.monotonic()
+        self._state = "active"
+        self.get_logger().info(f"active: segmenting {self._subscription.topic_name}")
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop()
+        self._state = "inactive"
+        self.get_logger().info("inactive: model released")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        self._state = "unconfigured"
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        self._state = "finalized"
+        return super().on_shutdown(state)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        self._state = "unconfigured"
+        return super().on_error(state)
+
+    def start(self) -> bool:
+        """Configure and activate (``autostart``); False if either transition failed."""
+        return (self.trigger_configure() == TransitionCallbackReturn.SUCCESS
+                and self.trigger_activate() == TransitionCallbackReturn.SUCCESS)
+
+    def _load_engine(self) -> None:
+        weights = weights_path(self._config["weights"])
+        labels = None
+        if self._config["labels_file"]:
+            labels = LabelSet.from_file(readable_file(self._config["labels_file"], "labels_file"))
+        # Imported here, after the cheap checks: torch takes seconds to import, and a
+        # misconfigured node should say so at once.
+        from icnet_ros.runtime.engine import SegmentationEngine
+        height, width = self._config["input_height"], self._config["input_width"]
+        self._engine = SegmentationEngine(
+            weights, device=self._config["device"], precision=self._config["precision"],
+            input_size=(height, width) if height else None, labels=labels,
+            pipeline_depth=self._config["pipeline_depth"])
+        self._palette = self._engine.labels.palette()
+        self._model = diagnostics.ModelInfo(
+            weights=weights.name, device=str(self._engine.device), precision=self._engine.precision,
+            input_size=tuple(self._engine.input_size),
+            labels=f"{self._engine.labels.name} ({self._engine.labels.num_classes} classes)")
+
+    def _stop(self) -> None:
+        """Stop receiving, finish the threads and free the engine (deactivate)."""
+        self._active_since = None
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        self._stopping.set()
+        self._slot.close()
+        for thread in (self._submitter, self._collector):
+            if thread is not None:
+                thread.join(STOP_TIMEOUT_S)
+                if thread.is_alive():
+                    self.get_logger().warning(f"thread {thread.name} did not stop in {STOP_TIMEOUT_S} s")
+        self._submitter = self._collector = None
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def release(self) -> None:
+        """Everything ``_stop`` does, plus the output publishers (cleanup, shutdown)."""
+        self._stop()
+        for publisher in self._outputs.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self._outputs.clear()
+        self._model = None
+
+    # ------------------------------------------------------------------ parameters
+    def _check_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        for parameter in parameters:
+            spec = SPECS.get(parameter.name)
+            reason = spec.check(parameter.value) if spec else None
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, parameters: list[Parameter]) -> None:
+        self._settings = RuntimeSettings.from_values(
+            {name: self.get_parameter(name).value for name in RuntimeSettings.__dataclass_fields__})
+
+    # ------------------------------------------------------------------ frames
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        now = time.monotonic()
+        self._counters.frame_arrived(now)
+        if self._slot.put((msg, now)):
+            self._counters.dropped.add()
+
+    def _start_workers(self) -> None:
+        self._stopping.clear()
+        self._slot.reopen()
+        engine = self._engine
+        self._submitter = threading.Thread(target=self._submit_frames, args=(engine,),
+                                           name="icnet-submit", daemon=True)
+        self._collector = threading.Thread(target=self._publish_results, args=(engine,),
+                                           name="icnet-publish", daemon=True)
+        self._submitter.start()
+        self._collector.start()
+
+    def _submit_frames(self, engine: SegmentationEngine) -> None:
+        while not self._stopping.is_set():
+            item = self._slot.take(timeout=0.1)
+            if item is not None:
+                self._submit(engine, item[0])
+
+    def _submit(self, engine: SegmentationEngine, msg: Image | CompressedImage) -> None:
+        settings = self._settings
+        start = time.perf_counter()
+        try:
+            if self._compressed:
+                frame = compressed_frame(msg, settings.max_image_pixels)
+            else:
+                frame = raw_frame(msg, settings.max_image_pixels)
+        except ImageRejected as error:
+            self._refuse(error)
+            return
+        decode_ms = (time.perf_counter() - start) * 1e3
+        wanted = {topic: getattr(settings, f"publish_{topic}")
+                  and self._outputs[topic].get_subscription_count() > 0
+                  for topic in OUTPUT_TOPICS[1:]}
+        tag = _FrameTag(msg.header, decode_ms, **wanted)
+        try:
+            engine.submit(frame, tag=tag, want_confidence=tag.confidence, want_rgb=tag.overlay)
+        except ImageRejected as error:
+            self._refuse(error)
+        except Exception as error:  # noqa: BLE001 - counted and reported, the node keeps serving
+            self._fail("inference", error)
+
+    def _publish_results(self, engine: SegmentationEngine) -> None:
+        submitter = self._submitter
+        while not (self._stopping.is_set() and not submitter.is_alive() and engine.pending() == 0):
+            try:
+                result = engine.collect(timeout=0.1)
+            except Exception as error:  # noqa: BLE001
+                self._fail("inference", error)
+                continue
+            if result is None or self._stopping.is_set():
+                continue
+            try:
+                self._publish(result)
+            except Exception as error:  # noqa: BLE001
+                self._fail("publish", error)
+
+    def _publish(self, result: SegmentationResult) -> None:
+        tag: _FrameTag = result.tag
+        settings = self._settings
+        timings = {stage: float(result.timings_ms.get(stage, 0.0)) for stage in diagnostics.STAGES}
+        timings["decode"] += tag.decode_ms
+        start = time.perf_counter()
+        images = {"class_mask": result.class_mask}
+        if tag.color_mask or tag.overlay:
+            color = colorize(result.class_mask, self._palette)
+            if tag.color_mask:
+                images["color_mask"] = color
+            if tag.overlay and result.rgb is not None:
+                images["overlay"] = blend(result.rgb, color, settings.overlay_alpha)
+        if tag.confidence and result.confidence is not None:
+            images["confidence"] = result.confidence
+        published = time.perf_counter()
+        timings["postprocess"] += (published - start) * 1e3
+        self._counters.processed.add()
+        for topic, image in images.items():
+            self._outputs[topic].publish(image_msg(tag.header, image))
+        timings["publish"] = (time.perf_counter() - published) * 1e3
+        age_s = (self.get_clock().now() - Time.from_msg(tag.header.stamp)).nanoseconds / 1e9
+        self._counters.delays.add(age_s)
+        self._counters.stages.add(time.monotonic(), {**timings, "age": age_s * 1e3})
+        if settings.publish_timing:
+            self._outputs["timing"].publish(
+                diagnostics.timing(self._prefix, tag.header, timings, age_s * 1e3))
+
+    def _refuse(self, error: ImageRejected) -> None:
+        self._counters.refused.add(error.reason)
+        if self._may_log(f"refused:{error.reason}"):
+            self.get_logger().warning(f"refused a frame ({error.reason}): {error} "
+                                      f"[{self._counters.refused.by_reason()[error.reason]} so far]")
+
+    def _fail(self, kind: str, error: Exception) -> None:
+        message = f"{kind} failed: {type(error).__name__}: {error}"
+        self._counters.failed(kind, message)
+        if self._may_log(f"failed:{kind}"):
+            self.get_logger().error(message)
+
+    def _may_log(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._log_lock:
+            if now - self._logged_at.get(key, -LOG_PERIOD_S) < LOG_PERIOD_S:
+                return False
+            self._logged_at[key] = now
+            return True
+
+    # ------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        engine = self._engine
+        state = diagnostics.NodeState(self._state, self._model,
+                                      engine.memory_stats() if engine is not None else None,
+                                      engine.pending() if engine is not None else 0)
+        settings = self._settings
+        thresholds = diagnostics.Thresholds(settings.min_output_hz, settings.stale_after_s,
+                                            settings.max_output_delay_s)
+        self._diagnostics_publisher.publish(diagnostics.report(
+            self._prefix, self.get_clock().now().to_msg(), time.monotonic(), self._active_since,
+            self._counters, thresholds, state))
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node until SIGINT/SIGTERM; 1 if its parameters or model are unusable."""
+    logger = rclpy.logging.get_logger(NODE_NAME)
+    try:
+        rclpy.init(args=args)
+    except RuntimeError as error:   # rcl refuses e.g. a malformed --ros-args rule
+        logger.error(f"invalid command line: {error}")
+        return 2
+    node = None
+    code = 0
+    try:
+        node = SegmentationNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        if node.autostart and not node.start():
+            logger.error("the node could not start (see above); exiting")
+            return 1
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ConfigurationError, rclpy.exceptions.ParameterException) as error:
+        logger.error(f"invalid parameters: {error}")
+        code = 1
+    finally:
+        if node is not None:
+            node.release()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Launch the ICNet segmentation node (``icnet_segmenter``), optionally with rviz2.
+
+    ros2 launch icnet_ros segment.launch.py image:=/front/image_raw namespace:=front \
+        weights:=/path/to/icnet.safetensors rviz:=true
+
+The node reads ``params_file`` (default: the installed config/icnet.yaml); the
+``weights``, ``device`` and ``precision`` arguments override it when given. The Fast DDS
+shared-memory profile (config/fastdds_shm.xml) is set for the node and rviz2 unless
+``shm_profile:=false``: full-resolution frames need it, and the camera driver must use
+the same profile (README, "Running the node"). Two cameras: include this file twice with
+two namespaces.
+"""
+
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+PACKAGE = "icnet_ros"
+EXECUTABLE = "segmentation_node"
+NODE_NAME = "icnet_segmenter"
+PARAMS_FILE = "icnet.yaml"
+RVIZ_CONFIG = "icnet.rviz"
+FASTDDS_PROFILE = "fastdds_shm.xml"
+
+ARGUMENTS = (
+    ("image", "image", "Input image topic (raw; the compressed one is <image>/compressed)"),
+    ("namespace", "", "Namespace of the node and its topics (one per camera)"),
+    ("params_file", PathJoinSubstitution([FindPackageShare(PACKAGE), "config", PARAMS_FILE]),
+     "Parameter file of the node"),
+    ("weights", "", "Weight file (.safetensors); '' = the params_file's"),
+    ("device", "", "auto | cpu | cuda | cuda:N; '' = the params_file's"),
+    ("precision", "", "fp32 | fp16 | bf16; '' = the params_file's"),
+    ("use_sim_time", "false", "Use the /clock topic (replaying bags)"),
+    ("rviz", "false", "Start rviz2 with config/icnet.rviz (input, overlay, colour mask)"),
+    ("shm_profile", "true", "Run the node and rviz2 with the Fast DDS shared-memory profile"),
+    ("fastdds_profile", PathJoinSubstitution([FindPackageShare(PACKAGE), "config", FASTDDS_PROFILE]),
+     "The Fast DDS profile used when shm_profile is true"),
+)
+
+
+def _truthy(context: LaunchContext, name: str) -> bool:
+    return LaunchConfiguration(name).perform(context).strip().lower() in ("true", "1", "yes", "on")
+
+
+def _actions(context: LaunchContext) -> list:
+    def value(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    overrides = {name: value(name) for name in ("weights", "device", "precision") if value(name)}
+    use_sim_time = _truthy(context, "use_sim_time")
+    env = {"FASTDDS_DEFAULT_PROFILES_FILE": value("fastdds_profile")} \
+        if _truthy(context, "shm_profile") else {}
+    image = value("image")
+    remappings = [("image", image), ("image/compressed", f"{image}/compressed")]
+    actions = [Node(
+        package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME, namespace=value("namespace"),
+        parameters=[value("params_file"), {**overrides, "use_sim_time": use_sim_time}],
+        remappings=remappings, additional_env=env, output="screen", emulate_tty=True)]
+    if _truthy(context, "rviz"):
+        actions.append(Node(
+            package="rviz2", executable="rviz2", name="rviz2", namespace=value("namespace"),
+            arguments=["-d", PathJoinSubstitution([FindPackageShare(PACKAGE), "config", RVIZ_CONFIG])
+                       .perform(context)],
+            parameters=[{"use_sim_time": use_sim_time}], remappings=remappings[:1],
+            additional_env=env, output="screen"))
+    return actions
+
+
+def generate_launch_description() -> LaunchDescription:
+    return LaunchDescription(
+        [DeclareLaunchArgument(name, default_value=default, description=description)
+         for name, default, description in ARGUMENTS]
+        + [OpaqueFunction(function=_actions)])

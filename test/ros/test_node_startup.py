@@ -1,0 +1,81 @@
+"""Starting the node: from a weight file alone, with compressed input in a namespace,
+refusing unusable settings with the reason, and stopping on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+from ros_harness import SegmenterProcess, compressed_message, rgb_message, same_header, values_of
+
+from icnet_ros.ros.image_messages import image_array
+
+pytestmark = pytest.mark.ros
+
+
+def test_starts_from_a_weight_file_alone(start_segmenter, tiny_weights):
+    """No parameter file, no size: input size and pre-processing come from the weights."""
+    node = start_segmenter(tiny_weights, params_file=False, name="weights_only")
+    header = node.header("camera")
+    node.send(rgb_message(header, np.full((48, 80, 3), 90, np.uint8)))
+    mask = node.answer(header)
+    assert (mask.height, mask.width, mask.encoding) == (48, 80, "mono8")
+    values = values_of(node.status("pipeline"))
+    assert values["Network input size"] == "65x129"    # the tiny weights' metadata
+    assert values["Weights"] == tiny_weights.name
+    node.process.send_signal(signal.SIGINT)
+    assert node.process.process.wait(timeout=2.0) == 0
+
+
+def test_compressed_input_in_a_namespace(start_segmenter, tiny_weights):
+    node = start_segmenter(tiny_weights, namespace="front",
+                           parameters={"input_transport": "compressed"}, name="compressed")
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    for fmt, extension in (("jpeg", ".jpg"), ("png", ".png"), ("rgb8; jpeg compressed bgr8", ".jpg")):
+        ok, data = cv2.imencode(extension, bgr)
+        assert ok
+        header = node.header(f"front_{extension[1:]}")
+        node.send(compressed_message(header, fmt, data.tobytes()))
+        mask = node.answer(header)
+        assert mask.header.frame_id == header.frame_id
+        assert (mask.height, mask.width) == (60, 90) and image_array(mask).max() < 19
+
+    node.send(compressed_message(node.header("garbage"), "jpeg", b"\xff\xd8 definitely not a jpeg"))
+    values = values_of(node.status("pipeline", lambda v: v.get("Frames refused (undecodable)") == "1"))
+    assert values["Frames refused"] == "1"
+    header = node.header("after_garbage")
+    _, data = cv2.imencode(".png", bgr)
+    node.send(compressed_message(header, "png", data.tobytes()))
+    assert same_header(node.answer(header).header, header)
+
+    # SIGTERM (what `docker stop` or a process manager sends) stops it as cleanly as SIGINT.
+    node.process.send_signal(signal.SIGTERM)
+    assert node.process.process.wait(timeout=2.0) == 0
+    assert "Traceback" not in node.process.log()
+
+
+@pytest.mark.parametrize("weights, parameters, message", [
+    ("", {}, "weights are required"),
+    ("/nonexistent/icnet.safetensors", {}, "does not exist"),
+    (None, {"precision": "fp64"}, "precision must be one of fp32, fp16, bf16"),
+    (None, {"input_height": 129}, "input_height and input_width"),
+    (None, {"labels_file": "/nonexistent/labels.yaml"}, "labels_file '/nonexistent/labels.yaml' does not exist"),
+], ids=["no-weights", "missing-weights", "bad-precision", "half-input-size", "missing-labels"])
+def test_unusable_settings_stop_the_node_with_the_reason(tmp_path, tiny_weights, ros_environment,
+                                                         weights, parameters, message):
+    process = SegmenterProcess(tmp_path, weights=tiny_weights if weights is None else weights,
+                               parameters=parameters)
+    try:
+        assert process.process.wait(timeout=60) == 1
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the node kept running:\n{process.log()}") from None
+    finally:
+        process.stop()
+    log = process.log()
+    assert message in log
+    assert "Traceback" not in log
