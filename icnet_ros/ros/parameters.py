@@ -75,6 +75,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   read_only=True, int_range=(0, 8192)),
     ParameterSpec("pipeline_depth", 2, "Frames in flight in the engine (2: decode of frame "
                   "N+1 overlaps inference of frame N)", read_only=True, int_range=(1, 8)),
+    ParameterSpec("cpu_threads", 0, "PyTorch intra-op threads when running on the CPU; 0 = "
+                  "PyTorch's default (one per core)", read_only=True, int_range=(0, 256)),
     ParameterSpec("warmup_height", 0, "Image height used to warm the engine up on activate "
                   "(your camera's); 0 = the network input height", read_only=True,
                   int_range=(0, 16384)),
