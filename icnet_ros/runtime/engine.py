@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from icnet_ros.runtime.device import select_device, select_precision
+from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
 from icnet_ros.runtime.image_decoding import (MAX_PIXELS, ImageRejected, RawFrame, decode_compressed,
                                               to_rgb)
 from icnet_ros.runtime.labels import LabelSet
@@ -75,22 +76,27 @@ def _is_out_of_memory(error: BaseException) -> bool:
 
 
 class _Slot:
-    """Per-pipeline-slot pinned host and device buffers (CUDA), reallocated on a size change."""
+    """Pinned host and device buffers of one pipeline slot (CUDA), reallocated only when
+    the frame size (or layout) changes."""
 
-    def __init__(self) -> None:
-        self.size: tuple[int, int] | None = None
-        self.host_rgb = self.device_rgb = self.host_mask = self.host_confidence = None
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._buffers: dict[str, tuple[tuple, torch.Tensor]] = {}
 
-    def ensure(self, size: tuple[int, int], device: torch.device) -> None:
-        if self.size == size:
-            return
-        torch.cuda.synchronize(device)  # the old buffers may still be read by queued work
-        height, width = size
-        self.host_rgb = torch.empty((height, width, 3), dtype=torch.uint8, pin_memory=True)
-        self.device_rgb = torch.empty((height, width, 3), dtype=torch.uint8, device=device)
-        self.host_mask = torch.empty((height, width), dtype=torch.uint8, pin_memory=True)
-        self.host_confidence = torch.empty((height, width), dtype=torch.float32, pin_memory=True)
-        self.size = size
+    def host(self, name: str, shape: tuple[int, ...], dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+        return self._buffer(name, shape, dtype, pinned=True)
+
+    def on_device(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
+        return self._buffer(name, shape, torch.uint8, pinned=False)
+
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, pinned: bool) -> torch.Tensor:
+        key = (tuple(shape), dtype)
+        if name not in self._buffers or self._buffers[name][0] != key:
+            torch.cuda.synchronize(self.device)  # queued work may still use the old buffer
+            tensor = (torch.empty(shape, dtype=dtype, pin_memory=True) if pinned
+                      else torch.empty(shape, dtype=dtype, device=self.device))
+            self._buffers[name] = (key, tensor)
+        return self._buffers[name][1]
 
 
 @dataclass
@@ -101,7 +107,7 @@ class _Job:
     want_rgb: bool
     decode_ms: float
     result: SegmentationResult | None = None  # CPU: finished at submit
-    slot: _Slot | None = None  # CUDA: where the outputs land
+    outputs: dict[str, torch.Tensor | None] | None = None  # CUDA: pinned buffers the results land in
     events: dict[str, torch.cuda.Event] | None = None
 
 
@@ -160,7 +166,7 @@ class SegmentationEngine:
             torch.backends.cudnn.benchmark = True  # fixed network input size: autotune once
             self._upload_stream = torch.cuda.Stream(self.device)
             self._compute_stream = torch.cuda.Stream(self.device)
-            self._slots = [_Slot() for _ in range(pipeline_depth)]
+            self._slots = [_Slot(self.device) for _ in range(pipeline_depth)]
             self._submitted = 0
 
     # --- public API ----------------------------------------------------------------
@@ -238,7 +244,7 @@ class SegmentationEngine:
         self.model = None
         self._upsample = ScoreUpsampler()
         if self._cuda:
-            self._slots = [_Slot() for _ in range(self.pipeline_depth)]
+            self._slots = [_Slot(self.device) for _ in range(self.pipeline_depth)]
             torch.cuda.empty_cache()
 
     def __enter__(self) -> "SegmentationEngine":
@@ -307,9 +313,7 @@ class SegmentationEngine:
                 logits = self.model(x)[0]
                 inferred = time.perf_counter()
                 mask, confidence = self._upsample(logits, rgb.shape[:2], want_confidence)
-                postprocessed = time.perf_counter()
-                mask = mask.numpy()
-                confidence = None if confidence is None else confidence.numpy()
+                postprocessed = time.perf_counter()  # already NumPy: nothing to download
         except (RuntimeError, MemoryError) as error:
             raise self._failed(error) from error
         done = time.perf_counter()
@@ -324,36 +328,46 @@ class SegmentationEngine:
 
     def _submit_cuda(self, frame, tag, want_confidence: bool, want_rgb: bool) -> _Job:
         start = time.perf_counter()
-        rgb = self._decode(frame)
-        size = rgb.shape[:2]
-        slot = self._slots[self._submitted % self.pipeline_depth]
-        slot.ensure(size, self.device)  # free: its previous frame has been collected
-        np.copyto(slot.host_rgb.numpy(), rgb)
+        slot = self._slots[self._submitted % self.pipeline_depth]  # its last frame was collected
+        convert_on_device = isinstance(frame, RawFrame) and frame.encoding in DEVICE_ENCODINGS
+        staged = raw_rows(frame) if convert_on_device else self._decode(frame)
+        size = (frame.height, frame.width) if convert_on_device else staged.shape[:2]
+        host_in = slot.host("in", staged.shape)
+        np.copyto(host_in.numpy(), staged)
         decode_ms = (time.perf_counter() - start) * 1000.0
         events = {name: torch.cuda.Event(enable_timing=True) for name in _EVENTS}
         try:
+            host_mask = slot.host("mask", size)
+            host_confidence = slot.host("confidence", size, torch.float32) if want_confidence else None
+            host_rgb = slot.host("rgb", (*size, 3)) if want_rgb and convert_on_device else None
+            device_in = slot.on_device("in", staged.shape)
             with torch.inference_mode():
                 with torch.cuda.stream(self._upload_stream):
                     events["upload"].record()
-                    slot.device_rgb.copy_(slot.host_rgb, non_blocking=True)
+                    device_in.copy_(host_in, non_blocking=True)
                     events["uploaded"].record()
                 self._compute_stream.wait_event(events["uploaded"])
                 with torch.cuda.stream(self._compute_stream):
                     events["preprocess"].record()
-                    x = self._preprocess(slot.device_rgb)
+                    rgb = to_rgb_tensor(device_in, frame) if convert_on_device else device_in
+                    x = self._preprocess(rgb)
                     events["inference"].record()
                     logits = self.model(x)[0]
                     events["postprocess"].record()
                     mask, confidence = upsample_argmax_dense(logits, size, want_confidence)
                     events["download"].record()
-                    slot.host_mask.copy_(mask, non_blocking=True)
-                    if confidence is not None:
-                        slot.host_confidence.copy_(confidence, non_blocking=True)
+                    host_mask.copy_(mask, non_blocking=True)
+                    if host_confidence is not None:
+                        host_confidence.copy_(confidence, non_blocking=True)
+                    if host_rgb is not None:
+                        host_rgb.copy_(rgb, non_blocking=True)
                     events["done"].record()
         except (RuntimeError, MemoryError) as error:
             raise self._failed(error) from error
         self._submitted += 1
-        return _Job(tag, size, want_confidence, want_rgb, decode_ms, slot=slot, events=events)
+        outputs = {"mask": host_mask, "confidence": host_confidence,
+                   "rgb": host_rgb if host_rgb is not None else (host_in if want_rgb else None)}
+        return _Job(tag, size, want_confidence, want_rgb, decode_ms, outputs=outputs, events=events)
 
     def _wait(self, event: torch.cuda.Event, timeout: float | None) -> bool:
         try:
@@ -373,11 +387,9 @@ class SegmentationEngine:
             raise self._failed(error) from error
 
     def _finish_cuda(self, job: _Job) -> SegmentationResult:
-        events, slot = job.events, job.slot
         timings = {"decode": job.decode_ms}
         for stage, (begin, end) in _STAGE_EVENTS.items():
-            timings[stage] = events[begin].elapsed_time(events[end])
-        mask = slot.host_mask.numpy().copy()
-        confidence = slot.host_confidence.numpy().copy() if job.want_confidence else None
-        rgb = slot.host_rgb.numpy().copy() if job.want_rgb else None
-        return SegmentationResult(job.tag, mask, confidence, rgb, timings)
+            timings[stage] = job.events[begin].elapsed_time(job.events[end])
+        # Copies: the pinned buffers belong to the slot, which the next frames reuse.
+        arrays = {name: None if tensor is None else tensor.numpy().copy() for name, tensor in job.outputs.items()}
+        return SegmentationResult(job.tag, arrays["mask"], arrays["confidence"], arrays["rgb"], timings)

@@ -49,73 +49,85 @@ def upsample_argmax_dense(logits: torch.Tensor, size: tuple[int, int],
     return scores.argmax(0).to(torch.uint8), None
 
 
-def _uniform_cells(labels: torch.Tensor) -> torch.Tensor:
+def _uniform_cells(labels: np.ndarray) -> np.ndarray:
     """True where a pixel, its right, lower and lower-right neighbours (edge-clamped) agree."""
-    right = torch.cat((labels[:, 1:], labels[:, -1:]), 1)
-    across = labels == right
-    down = torch.cat((labels[1:], labels[-1:]), 0)
-    across_below = torch.cat((across[1:], across[-1:]), 0)
-    return across & across_below & (labels == down)
+    across = np.empty(labels.shape, bool)
+    np.equal(labels[:, :-1], labels[:, 1:], out=across[:, :-1])
+    across[:, -1] = True
+    uniform = across.copy()
+    uniform[:-1] &= across[1:]
+    uniform[:-1] &= labels[:-1] == labels[1:]
+    return uniform
+
+
+def _softmax_channels(scores: np.ndarray) -> np.ndarray:
+    """Softmax over axis 0 of a ``C x N`` array."""
+    exp = np.exp(scores - scores.max(0))
+    exp /= exp.sum(0)
+    return exp
 
 
 class ScoreUpsampler:
-    """:func:`upsample_argmax` with its index tables kept for repeated sizes."""
+    """The cell method on the CPU, with its index tables kept for repeated sizes.
+
+    Returns NumPy arrays: (HxW uint8 mask, HxW float32 confidence or None).
+    """
 
     def __init__(self) -> None:
-        self._tables: dict[tuple, tuple[torch.Tensor, ...]] = {}
+        self._tables: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
 
-    def _table(self, in_size: int, out_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-        key = (in_size, out_size, str(device))
+    def _table(self, in_size: int, out_size: int) -> tuple[np.ndarray, ...]:
+        key = (in_size, out_size)
         if key not in self._tables:
             if len(self._tables) > 16:
                 self._tables.clear()
-            self._tables[key] = bilinear_source(in_size, out_size, device)
+            self._tables[key] = tuple(t.numpy() for t in bilinear_source(in_size, out_size, torch.device("cpu")))
         return self._tables[key]
 
     def __call__(self, logits: torch.Tensor, size: tuple[int, int],
-                 want_confidence: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Same contract as :func:`upsample_argmax_dense`: (HxW uint8 mask, HxW confidence or None)."""
-        logits = logits.float()
+                 want_confidence: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        logits = logits.detach().float().cpu()
         classes, height, width = logits.shape
         out_h, out_w = size
-        y0, y1, hy0, hy1 = self._table(height, out_h, logits.device)
-        x0, x1, wx0, wx1 = self._table(width, out_w, logits.device)
+        y0, y1, hy0, hy1 = self._table(height, out_h)
+        x0, x1, wx0, wx1 = self._table(width, out_w)
 
-        labels = logits.max(0).indices.to(torch.uint8)  # first maximum, as argmax; faster on CPU
-        # Columns first: the row gather then copies whole rows (8x faster on a CPU).
-        mask = labels.index_select(1, x0).index_select(0, y0)
-        mixed = (~_uniform_cells(labels)).index_select(1, x0).index_select(0, y0)
-        if mixed.device.type == "cpu":  # NumPy's flatnonzero is 3x faster than torch's nonzero here
-            flat = torch.from_numpy(np.flatnonzero(mixed.numpy()))
-        else:
-            flat = mixed.view(-1).nonzero().squeeze(1)
+        labels = logits.max(0).indices.to(torch.uint8).numpy()  # first maximum, as argmax
+        # NumPy's take is 3-5x faster than torch's index_select for these gathers.
+        mask = labels.take(x0, 1).take(y0, 0)
+        flat = np.flatnonzero(~_uniform_cells(labels).take(x0, 1).take(y0, 0))
 
-        probs = logits.softmax(0) if want_confidence or 4 * flat.numel() > height * width else None
+        # Softmax everywhere once when that is cheaper than at four corners per mixed pixel.
+        dense_softmax = want_confidence or 4 * flat.size > height * width
+        table = (logits.softmax(0) if dense_softmax else logits).reshape(classes, -1).numpy()
         confidence = None
         if want_confidence:
-            confidence = F.interpolate(probs.amax(0)[None, None], size=size, mode="bilinear",
-                                       align_corners=False)[0, 0]
-        if flat.numel():
-            rows, cols = flat // out_w, flat % out_w
+            best = torch.from_numpy(table.max(0).reshape(1, 1, height, width))
+            confidence = F.interpolate(best, size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
+        if flat.size:
+            rows, cols = np.divmod(flat, out_w)
             r0, r1, c0, c1 = y0[rows] * width, y1[rows] * width, x0[cols], x1[cols]
-            # Pixel-major scores so that one corner of one pixel is one contiguous row.
-            table = (probs if probs is not None else logits).permute(1, 2, 0).reshape(-1, classes)
 
-            def corner(index: torch.Tensor) -> torch.Tensor:
-                values = table.index_select(0, index)
-                return values if probs is not None else values.softmax(1)
+            def corner(index: np.ndarray) -> np.ndarray:  # C x N: each class a contiguous row
+                values = table.take(index, axis=1)
+                return values if dense_softmax else _softmax_channels(values)
 
-            a, b = wx0[cols, None], wx1[cols, None]
-            scores = (hy0[rows, None] * (a * corner(r0 + c0) + b * corner(r0 + c1))
-                      + hy1[rows, None] * (a * corner(r1 + c0) + b * corner(r1 + c1)))
-            best, best_class = scores.max(1)
-            mask.view(-1)[flat] = best_class.to(torch.uint8)
+            a, b = wx0[cols], wx1[cols]
+            scores = hy0[rows] * (a * corner(r0 + c0) + b * corner(r0 + c1))
+            scores += hy1[rows] * (a * corner(r1 + c0) + b * corner(r1 + c1))
+            # Argmax over classes, first maximum wins; a loop over 19 rows beats argmax(axis=0).
+            best, best_class = scores[0].copy(), np.zeros(flat.size, np.uint8)
+            for index in range(1, classes):
+                better = scores[index] > best
+                np.copyto(best, scores[index], where=better)
+                best_class[better] = index
+            mask.reshape(-1)[flat] = best_class
             if confidence is not None:
-                confidence.view(-1)[flat] = best
+                confidence.reshape(-1)[flat] = best
         return mask, confidence
 
 
 def upsample_argmax(logits: torch.Tensor, size: tuple[int, int],
-                    want_confidence: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The official protocol's mask (and confidence), computed only where classes meet."""
+                    want_confidence: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """The official protocol's mask (and confidence) as NumPy arrays, computed only where classes meet."""
     return ScoreUpsampler()(logits, size, want_confidence)

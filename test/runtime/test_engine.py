@@ -238,10 +238,13 @@ def test_cell_upsampling_equals_the_dense_protocol(source, target, smooth):
     dense_mask, dense_confidence = upsample_argmax_dense(logits, target, want_confidence=True)
     scores = F.interpolate(logits.softmax(0)[None], size=target, mode="bilinear", align_corners=False)[0]
     # Float32 rounding of the interpolation weights alone moves scores by ~2e-6.
-    assert_same_mask(mask.numpy(), scores, tie=1e-5)
+    assert mask.shape == target and mask.dtype == np.uint8 and confidence.dtype == np.float32
+    assert_same_mask(mask, scores, tie=1e-5)
     assert_same_mask(dense_mask.numpy(), scores, tie=1e-5)
-    torch.testing.assert_close(confidence, dense_confidence, rtol=0, atol=1e-5)
-    assert torch.equal(upsample_argmax(logits, target)[0], mask)
+    np.testing.assert_allclose(confidence, dense_confidence.numpy(), rtol=0, atol=1e-5)
+    without_confidence, none = upsample_argmax(logits, target)  # corner-wise softmax path
+    assert none is None
+    assert_same_mask(without_confidence, scores, tie=1e-5)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")

@@ -8,7 +8,9 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+import torch
 
+from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
 from icnet_ros.runtime.image_decoding import (SUPPORTED_ENCODINGS, ImageRejected, RawFrame,
                                               decode_compressed, to_rgb)
 from icnet_ros.runtime.labels import CITYSCAPES
@@ -234,3 +236,38 @@ def test_agrees_with_cv_bridge(encoding):
     except Exception as error:  # noqa: BLE001 - older cv_bridge releases lack some encodings
         pytest.skip(f"this cv_bridge cannot convert {encoding}: {error}")
     np.testing.assert_array_equal(to_rgb(RawFrame.validated(encoding, HEIGHT, WIDTH, step, data)), expected)
+
+
+@pytest.mark.parametrize("big_endian", [0, 1])
+@pytest.mark.parametrize("padding", [0, 6])
+@pytest.mark.parametrize("encoding", sorted(DEVICE_ENCODINGS))
+def test_device_conversion_is_bit_exact(encoding, padding, big_endian):
+    """The torch conversion the engine runs on the GPU, run here on the CPU, equals to_rgb."""
+    rng = np.random.default_rng(zlib.crc32(f"{encoding}/{padding}/{big_endian}".encode()))
+    raw, _ = case(encoding, rng)
+    data, step = pack(raw, padding, big_endian=bool(big_endian))
+    frame = RawFrame.validated(encoding, HEIGHT, WIDTH, step, bytearray(data), is_bigendian=big_endian)
+    converted = to_rgb_tensor(torch.from_numpy(raw_rows(frame)), frame)
+    assert converted.shape == (HEIGHT, WIDTH, 3) and converted.dtype == torch.uint8
+    np.testing.assert_array_equal(converted.numpy(), to_rgb(frame))
+
+
+@pytest.mark.parametrize("encoding", ["uyvy", "nv21"])
+def test_device_yuv_conversion_on_every_y_u_v(encoding):
+    """All 2^24 (Y, U, V) combinations: one U, V pair per row (pair of rows for 4:2:0)."""
+    u, v = (values.ravel().astype(np.uint8) for values in np.meshgrid(np.arange(256), np.arange(256)))
+    y = np.arange(256, dtype=np.uint8)
+    if encoding == "uyvy":  # 65536 rows of 128 U Y V Y groups
+        pixels = np.empty((65536, 128, 4), np.uint8)
+        pixels[..., 0], pixels[..., 1], pixels[..., 2], pixels[..., 3] = u[:, None], y[0::2], v[:, None], y[1::2]
+        height, width = 65536, 256
+    else:  # 65536 pairs of rows of 128 luma values, then their V U plane
+        luma = np.broadcast_to(y.reshape(2, 128), (65536, 2, 128)).reshape(131072, 128)
+        chroma = np.empty((65536, 64, 2), np.uint8)
+        chroma[..., 0], chroma[..., 1] = v[:, None], u[:, None]
+        pixels = np.concatenate([luma, chroma.reshape(65536, 128)])
+        height, width = 131072, 128
+    frame = RawFrame.validated(encoding, height, width, pixels.nbytes // pixels.shape[0], bytearray(pixels.tobytes()),
+                               max_pixels=1 << 25)
+    converted = to_rgb_tensor(torch.from_numpy(raw_rows(frame)), frame).numpy()
+    np.testing.assert_array_equal(converted, to_rgb(frame))
