@@ -83,8 +83,9 @@ class SegmentationNode(LifecycleNode):
         self._palette = None
         self._outputs: dict = {}
         self._subscription = None
-        self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
+        self._slot: LatestSlot[Image | CompressedImage] = LatestSlot()
         self._stopping = threading.Event()
+        self._submitted = threading.Semaphore(0)
         self._submitter: threading.Thread | None = None
         self._collector: threading.Thread | None = None
         self._active_since: float | None = None
@@ -226,14 +227,14 @@ class SegmentationNode(LifecycleNode):
 
     # ------------------------------------------------------------------ frames
     def _on_image(self, msg: Image | CompressedImage) -> None:
-        now = time.monotonic()
-        self._counters.frame_arrived(now)
-        if self._slot.put((msg, now)):
+        self._counters.frame_arrived(time.monotonic())
+        if self._slot.put(msg):
             self._counters.dropped.add()
 
     def _start_workers(self) -> None:
         self._stopping.clear()
         self._slot.reopen()
+        self._submitted = threading.Semaphore(0)   # one release per frame in the engine
         engine = self._engine
         self._submitter = threading.Thread(target=self._submit_frames, args=(engine,),
                                            name="icnet-submit", daemon=True)
@@ -244,9 +245,9 @@ class SegmentationNode(LifecycleNode):
 
     def _submit_frames(self, engine: SegmentationEngine) -> None:
         while not self._stopping.is_set():
-            item = self._slot.take(timeout=0.1)
-            if item is not None:
-                self._submit(engine, item[0])
+            msg = self._slot.take(timeout=0.1)
+            if msg is not None:
+                self._submit(engine, msg)
 
     def _submit(self, engine: SegmentationEngine, msg: Image | CompressedImage) -> None:
         settings = self._settings
@@ -268,23 +269,39 @@ class SegmentationNode(LifecycleNode):
             engine.submit(frame, tag=tag, want_confidence=tag.confidence, want_rgb=tag.overlay)
         except ImageRejected as error:
             self._refuse(error)
+            return
         except Exception as error:  # noqa: BLE001 - counted and reported, the node keeps serving
             self._fail("inference", error)
+            return
+        self._submitted.release()
 
     def _publish_results(self, engine: SegmentationEngine) -> None:
+        """Collect every submitted frame in order; publish unless stopping."""
         submitter = self._submitter
-        while not (self._stopping.is_set() and not submitter.is_alive() and engine.pending() == 0):
-            try:
-                result = engine.collect(timeout=0.1)
-            except Exception as error:  # noqa: BLE001
-                self._fail("inference", error)
+        while True:
+            if not self._submitted.acquire(timeout=0.1):
+                if self._stopping.is_set() and not submitter.is_alive():
+                    return
                 continue
+            result = self._collect(engine)
             if result is None or self._stopping.is_set():
                 continue
             try:
                 self._publish(result)
             except Exception as error:  # noqa: BLE001
                 self._fail("publish", error)
+
+    def _collect(self, engine: SegmentationEngine) -> SegmentationResult | None:
+        """The oldest submitted frame's result; None when its inference failed."""
+        while engine.pending():
+            try:
+                result = engine.collect(timeout=0.1)
+            except Exception as error:  # noqa: BLE001
+                self._fail("inference", error)
+                return None
+            if result is not None:
+                return result
+        return None
 
     def _publish(self, result: SegmentationResult) -> None:
         tag: _FrameTag = result.tag
