@@ -14,7 +14,9 @@ def select_device(spec: str) -> torch.device:
     """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
     text = str(spec).strip().lower()
     if text == "auto":
-        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
     if text == "cpu":
         return torch.device("cpu")
     match = re.fullmatch(r"cuda(?::(\d+))?", text)
@@ -27,7 +29,8 @@ def select_device(spec: str) -> torch.device:
     index = int(match.group(1) or torch.cuda.current_device())
     count = torch.cuda.device_count()
     if index >= count:
-        raise ValueError(f"device {spec!r} requested but only {count} CUDA device(s) exist (cuda:0..cuda:{count - 1})")
+        raise ValueError(f"device {spec!r} requested but only {count} CUDA device(s) exist "
+                         f"(cuda:0..cuda:{count - 1})")
     return torch.device("cuda", index)
 
 

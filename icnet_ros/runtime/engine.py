@@ -12,8 +12,10 @@ the same steps run at submit time (streams are no-ops) and are timed with
 ``perf_counter``; the score resize there uses the exact cell method of
 :mod:`postprocessing`, which skips the work wherever one class wins a whole cell.
 
-Bayer, YUV and 16-bit encodings are converted on the CPU with OpenCV (the conversions
-cv_bridge uses) before upload; rgb8 frames are not converted at all.
+Colour conversion: on the CPU every encoding goes through OpenCV (:func:`to_rgb`, the
+conversions cv_bridge uses; rgb8 is not even copied). On CUDA the raw rows of every
+encoding but Bayer are uploaded and converted on the GPU (:mod:`device_decoding`,
+bit-exact with OpenCV); Bayer frames are demosaiced on the CPU with OpenCV first.
 """
 
 from __future__ import annotations
@@ -117,11 +119,13 @@ class SegmentationEngine:
     ``submit`` takes a :class:`RawFrame`, a :class:`CompressedFrame` or an ``HxWx3``
     uint8 RGB array; a frame that cannot be decoded raises ``ImageRejected``, one whose
     inference fails raises :class:`EngineError` (on CUDA possibly from ``collect``).
-    ``cpu_threads`` sets torch's (process-wide) intra-op thread count; None leaves it.
-    On a CPU shared with other busy processes one thread can be many times faster than
-    two, whose parallel regions wait for each other. One thread submits; ``submit`` blocks while ``pipeline_depth`` frames are
+    One thread submits; ``submit`` blocks while ``pipeline_depth`` frames are
     uncollected, so a single-threaded caller collects when ``pending() ==
     pipeline_depth``. ``collect`` returns None when nothing is pending.
+
+    ``cpu_threads`` sets torch's (process-wide) intra-op thread count; None leaves it.
+    On a CPU shared with other busy processes one thread can be many times faster than
+    two, whose parallel regions wait for each other.
     """
 
     def __init__(self, weights: str | Path, *, device: str = "auto", precision: str = "fp32",
@@ -137,7 +141,8 @@ class SegmentationEngine:
         self.dtype = select_precision(self.device, precision)
         if pipeline_depth < 1:
             raise ValueError(f"pipeline_depth must be at least 1, got {pipeline_depth}")
-        model, self.metadata = load_model(weights, "cpu")
+        model, metadata = load_model(weights, "cpu")
+        self.metadata: WeightsMetadata = metadata
         num_classes = model.config["num_classes"]
         self.labels = labels or self.metadata.labels
         if self.labels.num_classes != num_classes:
@@ -156,8 +161,8 @@ class SegmentationEngine:
         order = [2, 1, 0] if prep.channel_order == "BGR" else [0, 1, 2]
         self._order = torch.tensor(order, device=self.device) if order != [0, 1, 2] else None
         self._mean = torch.tensor([prep.mean[i] for i in order], device=self.device).view(1, 3, 1, 1)
-        self._inv_std = (None if prep.std is None else
-                         1.0 / torch.tensor([prep.std[i] for i in order], device=self.device).view(1, 3, 1, 1))
+        self._inv_std = None if prep.std is None else 1.0 / torch.tensor(
+            [prep.std[i] for i in order], device=self.device).view(1, 3, 1, 1)
         self._upsample = ScoreUpsampler()
         self._jobs: deque[_Job] = deque()
         self._ready = threading.Condition()
@@ -255,8 +260,8 @@ class SegmentationEngine:
 
     # --- shared steps ----------------------------------------------------------------
 
-    def _decode(self, frame, out: np.ndarray | None = None) -> np.ndarray:
-        """HxWx3 uint8 RGB of any accepted frame (into ``out`` when given and of the right size)."""
+    def _decode(self, frame) -> np.ndarray:
+        """HxWx3 uint8 RGB of any accepted frame."""
         if isinstance(frame, RawFrame):
             rgb = to_rgb(frame)
         elif isinstance(frame, CompressedFrame):
@@ -273,9 +278,6 @@ class SegmentationEngine:
             rgb = frame
         else:
             raise TypeError(f"cannot segment a {type(frame).__name__}")
-        if out is not None:
-            np.copyto(out, rgb)
-            return out
         return rgb
 
     def _preprocess(self, rgb: torch.Tensor) -> torch.Tensor:
@@ -391,5 +393,6 @@ class SegmentationEngine:
         for stage, (begin, end) in _STAGE_EVENTS.items():
             timings[stage] = job.events[begin].elapsed_time(job.events[end])
         # Copies: the pinned buffers belong to the slot, which the next frames reuse.
-        arrays = {name: None if tensor is None else tensor.numpy().copy() for name, tensor in job.outputs.items()}
+        arrays = {name: None if tensor is None else tensor.numpy().copy()
+                  for name, tensor in job.outputs.items()}
         return SegmentationResult(job.tag, arrays["mask"], arrays["confidence"], arrays["rgb"], timings)

@@ -88,7 +88,7 @@ def _as_bytes(data) -> np.ndarray:
         raise ImageRejected("undecodable", f"image data is not a byte buffer: {error}") from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RawFrame:
     """One ``sensor_msgs/Image`` without ROS: checked on construction.
 

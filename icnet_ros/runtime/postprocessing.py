@@ -60,10 +60,10 @@ def _uniform_cells(labels: np.ndarray) -> np.ndarray:
     return uniform
 
 
-def _softmax_channels(scores: np.ndarray) -> np.ndarray:
-    """Softmax over axis 0 of a ``C x N`` array."""
-    exp = np.exp(scores - scores.max(0))
-    exp /= exp.sum(0)
+def _softmax_classes(scores: np.ndarray) -> np.ndarray:
+    """Softmax over axis 1 of an ``N x C`` array."""
+    exp = np.exp(scores - scores.max(1, keepdims=True))
+    exp /= exp.sum(1, keepdims=True)
     return exp
 
 
@@ -99,27 +99,33 @@ class ScoreUpsampler:
 
         # Softmax everywhere once when that is cheaper than at four corners per mixed pixel.
         dense_softmax = want_confidence or 4 * flat.size > height * width
-        table = (logits.softmax(0) if dense_softmax else logits).reshape(classes, -1).numpy()
+        scores = logits.softmax(0) if dense_softmax else logits
+        # Pixel-major (HW x C): one corner of one pixel is one contiguous row to gather.
+        table = scores.permute(1, 2, 0).reshape(-1, classes).numpy()
         confidence = None
         if want_confidence:
-            best = torch.from_numpy(table.max(0).reshape(1, 1, height, width))
+            best = torch.from_numpy(table.max(1).reshape(1, 1, height, width))
             confidence = F.interpolate(best, size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
         if flat.size:
             rows, cols = np.divmod(flat, out_w)
             r0, r1, c0, c1 = y0[rows] * width, y1[rows] * width, x0[cols], x1[cols]
 
-            def corner(index: np.ndarray) -> np.ndarray:  # C x N: each class a contiguous row
-                values = table.take(index, axis=1)
-                return values if dense_softmax else _softmax_channels(values)
+            def corner(index: np.ndarray) -> torch.Tensor:  # N x C (NumPy's take: 30x torch's here)
+                values = table.take(index, axis=0)
+                return torch.from_numpy(values if dense_softmax else _softmax_classes(values))
 
-            a, b = wx0[cols], wx1[cols]
-            scores = hy0[rows] * (a * corner(r0 + c0) + b * corner(r0 + c1))
-            scores += hy1[rows] * (a * corner(r1 + c0) + b * corner(r1 + c1))
-            # Argmax over classes, first maximum wins; a loop over 19 rows beats argmax(axis=0).
-            best, best_class = scores[0].copy(), np.zeros(flat.size, np.uint8)
+            top, bottom = hy0[rows], hy1[rows]
+            left, right = wx0[cols], wx1[cols]
+            mixed = corner(r0 + c0).mul_(torch.from_numpy(top * left)[:, None])
+            for index, weight in ((r0 + c1, top * right), (r1 + c0, bottom * left), (r1 + c1, bottom * right)):
+                mixed.addcmul_(corner(index), torch.from_numpy(weight)[:, None])
+            # Argmax over classes, first maximum wins: a loop over the class rows of the
+            # transposed scores beats argmax over rows of 19 values.
+            mixed = mixed.t().contiguous().numpy()
+            best, best_class = mixed[0].copy(), np.zeros(flat.size, np.uint8)
             for index in range(1, classes):
-                better = scores[index] > best
-                np.copyto(best, scores[index], where=better)
+                better = mixed[index] > best
+                np.copyto(best, mixed[index], where=better)
                 best_class[better] = index
             mask.reshape(-1)[flat] = best_class
             if confidence is not None:

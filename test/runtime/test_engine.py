@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from icnet_ros.model import icnet
-from icnet_ros.runtime.engine import STAGES, CompressedFrame, EngineError, SegmentationEngine
+from icnet_ros.runtime.engine import STAGES, CompressedFrame, SegmentationEngine
 from icnet_ros.runtime.image_decoding import ImageRejected, RawFrame
 from icnet_ros.runtime.labels import CITYSCAPES, LabelSet
 from icnet_ros.runtime.postprocessing import upsample_argmax, upsample_argmax_dense
@@ -204,7 +204,8 @@ def test_refusals(tiny_weights):
     with pytest.raises(ValueError, match="precision"):
         SegmentationEngine(tiny_weights, device="cpu", precision="fp8")
     with pytest.raises(ValueError, match="classes"):
-        SegmentationEngine(tiny_weights, device="cpu", labels=LabelSet("two", ("a", "b"), ((0, 0, 0), (1, 1, 1))))
+        two = LabelSet("two", ("a", "b"), ((0, 0, 0), (1, 1, 1)))
+        SegmentationEngine(tiny_weights, device="cpu", labels=two)
     with pytest.raises(ValueError, match="pipeline_depth"):
         SegmentationEngine(tiny_weights, device="cpu", pipeline_depth=0)
 
