@@ -169,6 +169,8 @@ class SegmentationEngine:
         self._cuda = self.device.type == "cuda"
         if self._cuda:
             torch.backends.cudnn.benchmark = True  # fixed network input size: autotune once
+            if self.dtype == torch.float32:  # fp32 means fp32 (process-wide flags): CPU and CUDA agree
+                torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
             self._upload_stream = torch.cuda.Stream(self.device)
             self._compute_stream = torch.cuda.Stream(self.device)
             self._slots = [_Slot(self.device) for _ in range(pipeline_depth)]
@@ -236,8 +238,9 @@ class SegmentationEngine:
         import resource
 
         import psutil
-        return {"allocated": psutil.Process().memory_info().rss,
-                "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+        resident = psutil.Process().memory_info().rss
+        return {"allocated": resident,
+                "peak": max(resident, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)}
 
     def close(self) -> None:
         """Drop pending frames and release the model and (GPU) memory. Idempotent."""
