@@ -2,7 +2,8 @@
 
 Each whole image is resized (bilinear) to the network input size and normalised as the
 run's Preprocessing says; one forward pass; softmax; the scores are resized back to the
-label size (bilinear, Caffe ``Interp``) and the arg-max is the prediction. A confusion
+label size (bilinear, half-pixel centres like MATLAB's imresize of the official scripts and
+the node's engine) and the arg-max is the prediction. A confusion
 matrix accumulates over the whole set (over all processes when distributed), and
 mIoU, per-class IoU and pixel accuracy come from it (icnet_ros.runtime.metrics).
 """
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from icnet_ros.model import ICNet
-from icnet_ros.model.caffe_ops import interp
 from icnet_ros.runtime.metrics import ConfusionMatrix
 from icnet_ros.runtime.preprocessing import Preprocessing
 from icnet_train.data.transforms import preprocess
@@ -26,7 +27,9 @@ from icnet_train.distributed import Context, all_reduce_sum
 def predict(model: ICNet, images: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
     """RGB uint8 (N, H, W, 3) -> class ids (N, H, W); ``model`` must be in eval mode."""
     scores = torch.softmax(model(preprocess(images, preprocessing)).float(), dim=1)
-    return interp(scores, tuple(images.shape[1:3])).argmax(dim=1)
+    if tuple(scores.shape[-2:]) != tuple(images.shape[1:3]):
+        scores = F.interpolate(scores, size=tuple(images.shape[1:3]), mode="bilinear", align_corners=False)
+    return scores.argmax(dim=1)
 
 
 def _as_tensors(batch: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,6 +14,7 @@ pre-processing says; output ``1xCxHxW`` logits), checked against onnxruntime.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +76,10 @@ def export_onnx(model: ICNet, path: str | Path, input_size: tuple[int, int]) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     deploy = deploy_model(model).cpu().float()
     example = torch.zeros(1, 3, *input_size)
-    torch.onnx.export(deploy, (example,), str(path), input_names=["data"], output_names=["logits"],
-                      opset_version=ONNX_OPSET, dynamo=True, external_data=False)
+    with warnings.catch_warnings():  # deprecation notices from inside torch.export
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.onnx.export(deploy, (example,), str(path), input_names=["data"], output_names=["logits"],
+                          opset_version=ONNX_OPSET, dynamo=True, external_data=False, verbose=False)
     return path
 
 

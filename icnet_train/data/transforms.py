@@ -70,7 +70,7 @@ def photometric_jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarra
 
 @dataclass(frozen=True)
 class TrainTransform:
-    """Random resize, mirror, crop (labels padded with 255), optional jitter, normalise."""
+    """Random resize, mirror, crop (labels padded with 255), optional colour jitter, normalise."""
 
     crop_size: tuple[int, int]
     preprocessing: Preprocessing
@@ -87,17 +87,17 @@ class TrainTransform:
             label = cv2.resize(label, (width, height), interpolation=cv2.INTER_NEAREST)
         if self.mirror and rng.random() < 0.5:
             image, label = image[:, ::-1], label[:, ::-1]
-        if self.photometric:
-            image = photometric_jitter(image, rng)
+        # Random crop; where the image is smaller, pad at the bottom/right: image with the
+        # mean (0 after normalising), labels with the ignore label.
         crop_h, crop_w = self.crop_size
-        pad_h, pad_w = max(crop_h - height, 0), max(crop_w - width, 0)
-        if pad_h or pad_w:  # image padded with the mean (zero after normalising)
-            fill = tuple(float(v) for v in self.preprocessing.mean)
-            image = cv2.copyMakeBorder(np.ascontiguousarray(image), 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=fill)
-            label = cv2.copyMakeBorder(np.ascontiguousarray(label), 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT,
-                                       value=IGNORE_LABEL)
-        top = int(rng.integers(0, label.shape[0] - crop_h + 1))
-        left = int(rng.integers(0, label.shape[1] - crop_w + 1))
+        top = int(rng.integers(0, max(height - crop_h, 0) + 1))
+        left = int(rng.integers(0, max(width - crop_w, 0) + 1))
         image = image[top:top + crop_h, left:left + crop_w]
         label = label[top:top + crop_h, left:left + crop_w]
-        return normalize(image, self.preprocessing), torch.from_numpy(label.astype(np.int64))
+        if self.photometric:
+            image = photometric_jitter(np.ascontiguousarray(image), rng)
+        x = torch.zeros(3, crop_h, crop_w)
+        y = torch.full((crop_h, crop_w), IGNORE_LABEL, dtype=torch.int64)
+        x[:, :label.shape[0], :label.shape[1]] = normalize(image, self.preprocessing)
+        y[:label.shape[0], :label.shape[1]] = torch.from_numpy(label.astype(np.int64))
+        return x, y
