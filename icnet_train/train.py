@@ -112,15 +112,14 @@ def train(config: TrainConfig, context: Context | None = None) -> dict:
 
 
 def _train(config: TrainConfig, context: Context) -> dict:
+    train_set, val_set, labels = build_datasets(config)
     output = Path(config.output_dir)
     if context.is_main:
         output.mkdir(parents=True, exist_ok=True)
-    train_set, val_set, labels = build_datasets(config)
     resumed = ckpt.load(config.resume) if config.resume else None
     if resumed is not None:
-        saved = dict(resumed["config"])
-        changed = sorted(k for k, v in config.to_dict().items()
-                         if k not in RUN_CONTROL and TrainConfig.from_dict(saved).to_dict()[k] != v)
+        saved = TrainConfig.from_dict(dict(resumed["config"])).to_dict()
+        changed = sorted(k for k, v in config.to_dict().items() if k not in RUN_CONTROL and saved[k] != v)
         if changed:
             raise ckpt.CheckpointError(f"{config.resume} was written with other settings ({', '.join(changed)}); "
                                        "resume with the same configuration or use --init to fine-tune")
