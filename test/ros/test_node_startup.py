@@ -9,6 +9,8 @@ import subprocess
 import cv2
 import numpy as np
 import pytest
+import yaml
+from rcl_interfaces.srv import GetParameters
 from ros_harness import SegmenterProcess, compressed_message, rgb_message, same_header, values_of
 
 from icnet_ros.ros.image_messages import image_array
@@ -30,9 +32,16 @@ def test_starts_from_a_weight_file_alone(start_segmenter, tiny_weights):
     assert node.process.process.wait(timeout=2.0) == 0
 
 
-def test_compressed_input_in_a_namespace(start_segmenter, tiny_weights):
-    node = start_segmenter(tiny_weights, namespace="front",
-                           parameters={"input_transport": "compressed"}, name="compressed")
+def test_compressed_input_in_a_namespace_with_a_custom_label_set(start_segmenter, tiny_weights, tmp_path):
+    names = [f"class {i}" for i in range(19)]
+    labels = tmp_path / "labels.yaml"
+    labels.write_text(yaml.safe_dump({"name": "custom", "names": names,
+                                      "colors": [[i, 2 * i, 3 * i] for i in range(19)]}))
+    node = start_segmenter(tiny_weights, namespace="front", name="compressed",
+                           parameters={"input_transport": "compressed", "labels_file": str(labels)})
+    (class_names,) = node.client.call(GetParameters, node.service("get_parameters"),
+                                      GetParameters.Request(names=["class_names"])).values
+    assert list(class_names.string_array_value) == names
     rng = np.random.default_rng(4)
     image = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -47,7 +56,7 @@ def test_compressed_input_in_a_namespace(start_segmenter, tiny_weights):
 
     node.send(compressed_message(node.header("garbage"), "jpeg", b"\xff\xd8 definitely not a jpeg"))
     values = values_of(node.status("pipeline", lambda v: v.get("Frames refused (undecodable)") == "1"))
-    assert values["Frames refused"] == "1"
+    assert values["Frames refused"] == "1" and values["Label set"] == "custom (19 classes)"
     header = node.header("after_garbage")
     _, data = cv2.imencode(".png", bgr)
     node.send(compressed_message(header, "png", data.tobytes()))

@@ -249,6 +249,19 @@ def test_diagnostics_keys_and_counters_match_what_was_sent(node):
         assert output.level == DiagnosticStatus.WARN and "min_output_hz" in output.message
 
 
+def test_input_warns_when_frames_stop_and_recovers(node):
+    assert all(r.successful for r in set_parameters(node, stale_after_s=0.3))
+    try:
+        stale = node.status("input", lambda v: float(v["Seconds since last frame"]) >= 0.3)
+        assert stale.level == DiagnosticStatus.WARN and stale.message.startswith("no frame for")
+    finally:
+        set_parameters(node, stale_after_s=2.0)
+    header = node.header("fresh")
+    node.send(rgb_message(header, np.zeros((30, 40, 3), np.uint8)))
+    node.answer(header)
+    assert node.status("input").level == DiagnosticStatus.OK
+
+
 def test_runtime_parameters_are_applied_or_refused_with_the_reason(node):
     (ok,) = set_parameters(node, min_output_hz=2.0)
     assert ok.successful
