@@ -1,0 +1,86 @@
+"""icnet-bench model at a tiny size: the report's schema, figures and output agreement.
+
+No timing assertions: benchmarks print figures, tests check that they are produced.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from icnet_ros.tools import bench
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("results")
+    code = bench.main([
+        "model", "--models", "sub4", "--sizes", "65x129", "--devices", "cpu", "--precisions", "fp32",
+        "--backends", "eager,onnxruntime,cuda_graphs,tensorrt", "--repeats", "2", "--warmup", "1",
+        "--threads", "1", "--out-dir", str(out_dir),
+    ])
+    assert code == 0
+    files = sorted(out_dir.iterdir())
+    assert [f.suffix for f in files] == [".json", ".md"]
+    return json.loads(files[0].read_text()), files
+
+
+def test_files_named_by_machine_and_date(report):
+    data, files = report
+    for path in files:
+        assert data["machine"]["kind"] in path.name and data["date"][:10] in path.name
+    markdown = files[1].read_text()
+    assert "Table 3" in markdown and "Table 4" in markdown and "| paper |" in markdown
+
+
+def test_schema_and_environment(report):
+    data, _ = report
+    assert data["schema"] == bench.SCHEMA
+    assert data["machine"]["cores"] >= 1 and data["machine"]["cpu"]
+    for key in ("python", "torch", "onnxruntime"):
+        assert data["versions"][key]
+    assert data["settings"]["repeats"] == 2 and data["settings"]["memory_method"]
+    assert data["paper"]["table3"]["speedup"] == 5.1
+    assert data["models"]["sub4"]["parameters"] > 6_000_000
+    assert data["models"]["sub4"]["costs"]["65x129"]["gmac"] > 0
+
+
+def test_measured_rows_positive_and_outputs_agree(report):
+    data, _ = report
+    ok = {row["backend"]: row for row in data["results"] if row["status"] == "ok"}
+    assert set(ok) == {"eager", "onnxruntime"}
+    for row in ok.values():
+        latency = row["latency_ms"]
+        assert len(latency["samples"]) == 2
+        assert 0 < latency["min"] <= latency["median"] <= latency["p90"]
+        assert row["throughput_fps"] > 0
+        assert row["peak_mem_bytes"] > 0, row.get("memory_note")
+        assert row["outputs"]["within_tolerance"], row["outputs"]
+        assert row["outputs"]["label_agreement"] > 0.99
+    assert ok["eager"]["outputs"]["max_abs"] == 0.0  # eager fp32 is the reference itself
+    speedups = data["ratios"]["backend_speedup"]
+    assert speedups and speedups[0]["speedup_vs_eager_fp32"] > 0
+
+
+def test_cuda_only_backends_skipped_with_reason(report):
+    data, _ = report
+    skipped = {row["backend"]: row for row in data["results"] if row["status"] == "skipped"}
+    assert set(skipped) == {"cuda_graphs", "tensorrt"}
+    assert "CUDA" in skipped["cuda_graphs"]["reason"]
+    assert "CUDA" in skipped["tensorrt"]["reason"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--sizes", "big"], "HEIGHTxWIDTH"),
+    (["--backends", "onnxruntime+channels_last"], "channels_last does not apply"),
+    (["--backends", "tvm"], "unknown backend"),
+    (["--models", "resnet"], "unknown model"),
+])
+def test_bad_options_are_reported_without_traceback(argv, message, capsys, tmp_path):
+    assert bench.main(["model", *argv, "--out-dir", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert not list(tmp_path.iterdir())
