@@ -246,12 +246,11 @@ class Segmenter:
     def send(self, msg) -> None:
         self.publisher.publish(msg)
 
-    def answer(self, header: Header, collector: Collector | None = None,
-               timeout: float = ANSWER_TIMEOUT_S):
-        """The output (class mask by default) carrying ``header``."""
-        collector = collector or self.class_mask
-        return collector.wait_for(lambda m: same_header(m.header, header), timeout,
-                                  f"answer to the frame stamped {header.stamp.sec}.{header.stamp.nanosec:09d}")
+    def answer(self, header: Header, timeout: float = ANSWER_TIMEOUT_S) -> Image:
+        """The class mask carrying ``header``."""
+        return self.class_mask.wait_for(lambda m: same_header(m.header, header), timeout,
+                                        f"answer to the frame stamped {header.stamp.sec}."
+                                        f"{header.stamp.nanosec:09d}")
 
     def status(self, task: str, predicate: Callable[[dict], bool] = lambda values: True,
                timeout: float = 15.0, fresh: bool = True):
