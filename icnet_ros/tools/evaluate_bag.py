@@ -209,9 +209,6 @@ def _first_image_size(bag: Bag, topics: list[str]) -> tuple[int, int] | None:
 
 def evaluate(args: argparse.Namespace) -> dict:
     """Run the evaluation the arguments describe; returns the report (also written to disk)."""
-    from icnet_ros.runtime.evaluation import Evaluation
-    from icnet_ros.runtime.evaluation_report import build_report, summary_text, write_report
-
     _check_arguments(args)
     with Bag(args.bag) as bag:
         topics = _select_topics(args, bag)
@@ -226,6 +223,10 @@ def evaluate(args: argparse.Namespace) -> dict:
             folder = LabelFolder(args.labels_dir, args.label_format, args.label_match)
             folder.check_count(infos[topics[0]].count)
         weights, default = _weights(args)
+        # Everything above refuses bad input quickly; what follows imports torch.
+        from icnet_ros.runtime.evaluation import Evaluation
+        from icnet_ros.runtime.evaluation_report import build_report, summary_text, write_report
+
         weights_info, labels = _weights_info(weights, default)
         total = sum(info.count for info in infos.values())
         strip = None

@@ -22,7 +22,6 @@ import numpy as np
 
 from icnet_ros.runtime.bag_writing import (STORAGES, BagWriteError, BagWriter, compressed_message,
                                            image_message)
-from icnet_train.data.synthetic import sample_scene
 
 DEFAULT_START_S = 1_700_000_000.0  # a fixed epoch: the same arguments give the same bag
 IMAGE_FORMATS = ("raw", "jpeg", "png")
@@ -31,6 +30,8 @@ IMAGE_FORMATS = ("raw", "jpeg", "png")
 def street_frames(count: int, rate: float, height: int, width: int, seed: int
                   ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``count`` (RGB, trainIds) frames of a drive at ``rate`` Hz, street after street from ``seed``."""
+    from icnet_train.data.synthetic import sample_scene  # imports torch: not needed to refuse arguments
+
     index, street = 0, seed
     while index < count:
         scene = sample_scene(street)

@@ -1,0 +1,38 @@
+"""Sample bags and an isolated ROS environment for the evaluation tests."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from icnet_ros.tools.make_sample_bag import write_sample_bag
+
+REPO = Path(__file__).resolve().parents[2]
+FRAMES = 6
+RATE = 10.0
+SIZE = (64, 128)
+
+
+@pytest.fixture(scope="session")
+def sample_bags(tmp_path_factory) -> dict[str, Path]:
+    """The same 6 synthetic frames (64x128, 10 Hz, labels) as mcap (raw rgb8) and sqlite3 (png)."""
+    root = tmp_path_factory.mktemp("bags")
+    return {
+        "mcap": write_sample_bag(root / "sample_mcap", frames=FRAMES, rate=RATE, size=SIZE, seed=3, storage="mcap"),
+        "sqlite3": write_sample_bag(root / "sample_sqlite3", frames=FRAMES, rate=RATE, size=SIZE, seed=3,
+                                    storage="sqlite3", image_format="png"),
+    }
+
+
+@pytest.fixture
+def ros_isolation(monkeypatch) -> dict[str, str]:
+    """A random ROS_DOMAIN_ID, discovery on this host only, the shipped Fast DDS SHM profile."""
+    environment = {"ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
+                   "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+                   "FASTDDS_DEFAULT_PROFILES_FILE": str(REPO / "config" / "fastdds_shm.xml"),
+                   "RCUTILS_COLORIZED_OUTPUT": "0"}
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    return environment
