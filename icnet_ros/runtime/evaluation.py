@@ -11,7 +11,7 @@ the masks and overlays into an output bag, and an image strip of one frame.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,11 +192,11 @@ class Evaluation:
         return sum(r.status == status and (topic is None or r.topic == topic) for r in self.records)
 
 
-def evaluate_offline(engine, frames: Iterable[BagImage], evaluation: Evaluation,
-                     progress: Iterator | None = None) -> None:
+def evaluate_offline(engine, frames: Iterable[BagImage], evaluation: Evaluation, progress=None) -> None:
     """Every frame through ``engine`` (a SegmentationEngine) in this process, one at a time.
 
-    The latency of a frame is the wall time of ``engine.segment`` (decode to mask).
+    The latency of a frame is the wall time of ``engine.segment`` (decode to mask);
+    ``progress`` (a tqdm bar) advances by one per frame.
     """
     from icnet_ros.runtime.engine import EngineError
 

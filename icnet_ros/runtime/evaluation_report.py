@@ -88,7 +88,7 @@ def build_report(evaluation: Evaluation, *, mode: str, settings: dict, bag: dict
         "latency_definition": latency_definition,
         "latency_ms": latency_summary(latencies),
         "throughput": {"wall_s": round(wall, 3), "fps": round(answered / wall, 3) if wall > 0 else None},
-        "frames": [r.to_dict() for r in evaluation.records],
+        "frames": [r.to_dict() for r in sorted(evaluation.records, key=lambda r: (r.stamp_ns, r.topic, r.index))],
         "files": {},
     }
 
@@ -129,24 +129,27 @@ def markdown(report: dict) -> str:
     if weights is None:
         lines += ["Unknown (a running node was evaluated without `--weights`).", ""]
     else:
-        provenance = weights["metadata"].get("provenance", {})
+        metadata = weights["metadata"]
+        architecture = {k: v for k, v in metadata["architecture"].items() if k != "channels"}
+        metrics = {k: v for k, v in metadata.get("metrics", {}).items() if not isinstance(v, dict)}
         lines += [f"- `{weights['path']}`{' (the demo weights)' if weights['default'] else ''}, "
                   f"sha256 `{weights['sha256']}`",
-                  f"- architecture: {json.dumps({k: v for k, v in weights['metadata']['architecture'].items() if k != 'channels'})}",
-                  f"- input size: {weights['metadata']['preprocessing']['input_size']}",
-                  f"- provenance: {json.dumps(provenance)}",
-                  f"- recorded metrics: {json.dumps({k: v for k, v in weights['metadata'].get('metrics', {}).items() if not isinstance(v, dict)})}",
-                  ""]
-    lines += ["## Frames by topic", "", "| topic | frames | answered | dropped | rejected | failed | scored | mIoU | p50 ms | p99 ms |",
+                  f"- architecture: {json.dumps(architecture)}",
+                  f"- input size: {metadata['preprocessing']['input_size']}",
+                  f"- provenance: {json.dumps(metadata.get('provenance', {}))}",
+                  f"- recorded metrics: {json.dumps(metrics)}", ""]
+    lines += ["## Frames by topic", "",
+              "| topic | frames | answered | dropped | rejected | failed | scored | mIoU | p50 ms | p99 ms |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for topic, entry in report["topics"].items():
-        lines.append(f"| `{topic}` | {entry['frames']} | {entry['answered']} | {entry['dropped']} | {entry['rejected']} "
-                     f"| {entry['failed']} | {entry['scored']} | {_percent(entry['miou'])} "
+        lines.append(f"| `{topic}` | {entry['frames']} | {entry['answered']} | {entry['dropped']} "
+                     f"| {entry['rejected']} | {entry['failed']} | {entry['scored']} | {_percent(entry['miou'])} "
                      f"| {_ms(entry['latency_ms']['p50'])} | {_ms(entry['latency_ms']['p99'])} |")
     lines.append("")
     if acc is not None:
-        lines += ["## Accuracy", "", f"mIoU {_percent(acc['miou'])} %, pixel accuracy {_percent(acc['pixel_accuracy'])} % "
-                  f"over {acc['pixels']} labelled pixels (label {acc['ignore_label']} ignored).", "",
+        lines += ["## Accuracy", "",
+                  f"mIoU {_percent(acc['miou'])} %, pixel accuracy {_percent(acc['pixel_accuracy'])} % over "
+                  f"{acc['pixels']} labelled pixels (label {acc['ignore_label']} ignored).", "",
                   "| class | IoU % | ground-truth pixels |", "|---|---|---|"]
         for name, row in zip(acc["classes"], acc["confusion_matrix"]):
             lines.append(f"| {name} | {_percent(acc['iou'][name])} | {sum(row)} |")

@@ -234,8 +234,9 @@ def evaluate(args: argparse.Namespace) -> dict:
             strip = (args.strip, topics[0],
                      infos[topics[0]].count // 2 if args.strip_frame is None else args.strip_frame)
         output_bag = BagWriter(args.output_bag, "mcap") if args.output_bag else None
-        evaluation = Evaluation(labels, topics, folder, topics[0] if folder else None, args.save_masks,
-                                output_bag, args.overlay_alpha, strip)
+        evaluation = Evaluation(labels, topics, label_folder=folder, label_folder_topic=topics[0] if folder else None,
+                                masks_dir=args.save_masks, output_bag=output_bag, overlay_alpha=args.overlay_alpha,
+                                strip=strip)
         frames = bag.frames(topics, label_topics)
         if output_bag is not None:
             output_bag.__enter__()

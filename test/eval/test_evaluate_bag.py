@@ -85,7 +85,8 @@ def run_offline(bag: Path, topic: str, weights: Path, out: Path, *extra: str) ->
 def test_offline(storage, sample_bags, tiny_weights, tmp_path):
     bag = sample_bags[storage]
     report = run_offline(bag, TOPICS[storage], tiny_weights, tmp_path, "--label-topic", LABELS,
-                         "--save-masks", str(tmp_path / "masks"), "--output-bag", str(tmp_path / "out_bag"), "--strip", str(tmp_path / "strip.png"))
+                         "--save-masks", str(tmp_path / "masks"), "--output-bag", str(tmp_path / "out_bag"),
+                         "--strip", str(tmp_path / "strip.png"))
     check_schema(report)
     assert report["mode"] == "offline" and report["bag"]["storage"] == storage
     assert report["counts"] == {"frames": FRAMES, "answered": FRAMES, "dropped": 0, "rejected": 0, "failed": 0,
@@ -115,7 +116,8 @@ def test_label_folder_of_label_ids_gives_the_same_score(sample_bags, tiny_weight
         name = f"{stamp // 1_000_000_000}_{stamp % 1_000_000_000:09d}_gtFine_labelIds.png"
         cv2.imwrite(str(folder / name), train_id_to_label_id()[label.data.reshape(SIZE)])
     by_topic = run_offline(bag, TOPICS["mcap"], tiny_weights, tmp_path / "a", "--label-topic", LABELS)
-    by_folder = run_offline(bag, TOPICS["mcap"], tiny_weights, tmp_path / "b", "--labels-dir", str(folder), "--label-format", "labelIds")
+    by_folder = run_offline(bag, TOPICS["mcap"], tiny_weights, tmp_path / "b", "--labels-dir", str(folder),
+                            "--label-format", "labelIds")
     assert by_folder["ground_truth"]["match"] == "stamp"
     assert by_folder["counts"]["scored"] == FRAMES
     assert by_folder["accuracy"]["confusion_matrix"] == by_topic["accuracy"]["confusion_matrix"]
