@@ -6,11 +6,16 @@ resize to the network input with ``align_corners=False``, channel order and mean
 from the weights' metadata) -> the network (compute stream) -> softmax, bilinear resize
 of the scores to the camera size, argmax -> uint8 mask (and float32 confidence) copied
 back into pinned memory. Frames are submitted and collected in FIFO order, at most
-``pipeline_depth`` in flight: on CUDA frame N+1 is decoded and uploaded while frame N
+``pipeline_depth`` submissions in flight: on CUDA frame N+1 is decoded and uploaded while frame N
 computes, synchronised with events, and stage times come from CUDA events. On the CPU
 the same steps run at submit time (streams are no-ops) and are timed with
 ``perf_counter``; the score resize there uses the exact cell method of
 :mod:`postprocessing`, which skips the work wherever one class wins a whole cell.
+
+Batches (:meth:`SegmentationEngine.submit_batch`, e.g. one frame per camera): every frame
+is decoded and pre-processed on its own (any sizes: each is resized to the network
+input), the network runs once on the stacked inputs, and each mask comes back at its
+own frame's resolution; ``collect`` returns the results one at a time, in order.
 
 Colour conversion: on the CPU every encoding goes through OpenCV (:func:`to_rgb`, the
 conversions cv_bridge uses; rgb8 is not even copied). On CUDA the raw rows of every
@@ -24,6 +29,7 @@ import threading
 import time
 import warnings
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +75,7 @@ class SegmentationResult:
     confidence: np.ndarray | None  # HxW float32 largest softmax probability, when asked
     rgb: np.ndarray | None  # the decoded HxWx3 uint8 RGB input, when asked
     timings_ms: dict[str, float] = field(default_factory=dict)  # per stage, keys STAGES
+    batch_size: int = 1  # frames in the forward pass this one was part of (its stage times are the batch's)
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -102,15 +109,28 @@ class _Slot:
 
 
 @dataclass
-class _Job:
-    tag: object
+class _Staged:
+    """One decoded frame, ready for the network."""
+
+    frame: object  # what was submitted (the GPU converts RawFrames of DEVICE_ENCODINGS itself)
+    array: np.ndarray  # HxWx3 uint8 RGB, or the raw rows when ``on_device``
     size: tuple[int, int]
-    want_confidence: bool
-    want_rgb: bool
+    on_device: bool
     decode_ms: float
-    result: SegmentationResult | None = None  # CPU: finished at submit
-    outputs: dict[str, torch.Tensor | None] | None = None  # CUDA: pinned buffers the results land in
+
+
+@dataclass
+class _Job:
+    """One submission (a frame or a batch): one forward pass, one result per frame."""
+
+    tags: list[object]
+    decode_ms: list[float]
+    results: deque[SegmentationResult] | None = None  # CPU: finished at submit; CUDA: once done
+    outputs: list[dict[str, torch.Tensor | None]] | None = None  # CUDA: pinned buffers per frame
     events: dict[str, torch.cuda.Event] | None = None
+
+    def remaining(self) -> int:
+        return len(self.tags) if self.results is None else len(self.results)
 
 
 class SegmentationEngine:
@@ -119,8 +139,9 @@ class SegmentationEngine:
     ``submit`` takes a :class:`RawFrame`, a :class:`CompressedFrame` or an ``HxWx3``
     uint8 RGB array; a frame that cannot be decoded raises ``ImageRejected``, one whose
     inference fails raises :class:`EngineError` (on CUDA possibly from ``collect``).
-    One thread submits; ``submit`` blocks while ``pipeline_depth`` frames are
-    uncollected, so a single-threaded caller collects when ``pending() ==
+    ``submit_batch`` runs several frames through one forward pass. One thread submits;
+    a submission blocks while ``pipeline_depth`` submissions are not fully collected,
+    so a single-threaded caller of ``submit`` collects when ``pending() ==
     pipeline_depth``. ``collect`` returns None when nothing is pending.
 
     ``cpu_threads`` sets torch's (process-wide) intra-op thread count; None leaves it.
@@ -178,28 +199,48 @@ class SegmentationEngine:
 
     # --- public API ----------------------------------------------------------------
 
-    def warmup(self, image_size: tuple[int, int] | None = None) -> None:
-        """Run a few frames of ``image_size`` (default: the network input) so the first real one is fast."""
+    def warmup(self, image_size: tuple[int, int] | None = None, batch_size: int = 1) -> None:
+        """Run a few frames of ``image_size`` (default: the network input), alone and, with
+        ``batch_size`` > 1, as a batch of that many, so the first real ones are fast."""
         height, width = image_size or self.input_size
         frame = np.zeros((height, width, 3), np.uint8)
         for want_confidence in (False, True):
             self.segment(frame, want_confidence=want_confidence)
+            if batch_size > 1:
+                self.segment_batch([frame] * batch_size, want_confidence=want_confidence)
 
     def submit(self, frame: RawFrame | CompressedFrame | np.ndarray, *, tag: object = None,
                want_confidence: bool = False, want_rgb: bool = False) -> None:
         """Start one frame. Raises ImageRejected (bad frame) or EngineError (inference failed)."""
-        if self.model is None:
-            raise RuntimeError("the engine is closed")
-        with self._ready:
-            while len(self._jobs) >= self.pipeline_depth:
-                self._ready.wait()
-        if self._cuda:
-            job = self._submit_cuda(frame, tag, want_confidence, want_rgb)
-        else:
-            job = self._run_cpu(frame, tag, want_confidence, want_rgb)
-        with self._ready:
-            self._jobs.append(job)
-            self._ready.notify_all()
+        self._wait_for_room()
+        self._start([self._stage(frame)], [tag], want_confidence, want_rgb)
+
+    def submit_batch(self, frames: Sequence[RawFrame | CompressedFrame | np.ndarray], *,
+                     tags: Sequence[object] | None = None, want_confidence: bool = False,
+                     want_rgb: bool = False) -> list[ImageRejected | None]:
+        """Start several frames (of any sizes) as one forward pass; ``collect`` then
+        returns one result per accepted frame, in order.
+
+        A frame that cannot be decoded is left out of the batch: the returned list holds,
+        per frame, None (accepted) or the ``ImageRejected`` saying why. The options apply
+        to every frame. Raises EngineError when inference fails (the whole batch is lost).
+        """
+        tags = [None] * len(frames) if tags is None else list(tags)
+        if len(tags) != len(frames):
+            raise ValueError(f"{len(frames)} frames but {len(tags)} tags")
+        self._wait_for_room()
+        staged, accepted, refusals = [], [], []
+        for frame, tag in zip(frames, tags):
+            try:
+                staged.append(self._stage(frame))
+            except ImageRejected as error:
+                refusals.append(error)
+                continue
+            accepted.append(tag)
+            refusals.append(None)
+        if staged:
+            self._start(staged, accepted, want_confidence, want_rgb)
+        return refusals
 
     def collect(self, timeout: float | None = None) -> SegmentationResult | None:
         """The oldest submitted frame's result, waiting up to ``timeout`` s (None: until done).
@@ -210,24 +251,38 @@ class SegmentationEngine:
             if not self._jobs:
                 return None
             job = self._jobs[0]
-        if job.result is None and not self._wait(job.events["done"], timeout):
-            return None
+        if job.results is None:
+            if not self._wait(job.events["done"], timeout):
+                return None
+            job.results = self._finish_cuda(job)
         with self._ready:
-            self._jobs.popleft()
-            self._ready.notify_all()
-        return job.result if job.result is not None else self._finish_cuda(job)
+            result = job.results.popleft()
+            if not job.results:
+                self._jobs.popleft()
+                self._ready.notify_all()
+        return result
 
     def segment(self, frame: RawFrame | CompressedFrame | np.ndarray, **options) -> SegmentationResult:
         """Submit one frame and wait for it (the pipeline must be empty)."""
-        if self.pending():
-            raise RuntimeError(f"segment() needs an empty pipeline; {self.pending()} frame(s) pending")
+        self._check_empty("segment")
         self.submit(frame, **options)
         return self.collect()
+
+    def segment_batch(self, frames: Sequence[RawFrame | CompressedFrame | np.ndarray],
+                      **options) -> list[SegmentationResult]:
+        """Several frames through one forward pass, their results in order (the pipeline
+        must be empty). Raises ImageRejected, for the first bad frame, before any work."""
+        self._check_empty("segment_batch")
+        self._wait_for_room()
+        staged = [self._stage(frame) for frame in frames]
+        self._start(staged, list(range(len(staged))), options.get("want_confidence", False),
+                    options.get("want_rgb", False))
+        return [self.collect() for _ in staged]
 
     def pending(self) -> int:
         """Frames submitted and not yet collected."""
         with self._ready:
-            return len(self._jobs)
+            return sum(job.remaining() for job in self._jobs)
 
     def memory_stats(self) -> dict[str, int]:
         """Bytes. CUDA: tensors allocated now and their peak on the engine's device.
@@ -263,6 +318,38 @@ class SegmentationEngine:
 
     # --- shared steps ----------------------------------------------------------------
 
+    def _check_empty(self, caller: str) -> None:
+        if self.pending():
+            raise RuntimeError(f"{caller}() needs an empty pipeline; {self.pending()} frame(s) pending")
+
+    def _wait_for_room(self) -> None:
+        """Block while ``pipeline_depth`` submissions are in flight."""
+        if self.model is None:
+            raise RuntimeError("the engine is closed")
+        with self._ready:
+            while len(self._jobs) >= self.pipeline_depth:
+                self._ready.wait()
+
+    def _start(self, staged: list[_Staged], tags: list[object], want_confidence: bool,
+               want_rgb: bool) -> None:
+        if self._cuda:
+            job = self._submit_cuda(staged, tags, want_confidence, want_rgb)
+        else:
+            job = self._run_cpu(staged, tags, want_confidence, want_rgb)
+        with self._ready:
+            self._jobs.append(job)
+            self._ready.notify_all()
+
+    def _stage(self, frame) -> _Staged:
+        """Decode ``frame`` (on CUDA, frames the GPU converts stay raw rows)."""
+        start = time.perf_counter()
+        if self._cuda and isinstance(frame, RawFrame) and frame.encoding in DEVICE_ENCODINGS:
+            array, size, on_device = raw_rows(frame), (frame.height, frame.width), True
+        else:
+            array = self._decode(frame)
+            size, on_device = array.shape[:2], False
+        return _Staged(frame, array, size, on_device, (time.perf_counter() - start) * 1000.0)
+
     def _decode(self, frame) -> np.ndarray:
         """HxWx3 uint8 RGB of any accepted frame."""
         if isinstance(frame, RawFrame):
@@ -295,6 +382,12 @@ class SegmentationEngine:
             x = x * self._inv_std
         return x.to(self.dtype).contiguous(memory_format=self._memory_format)
 
+    def _stack(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        """The network input of a batch: the 1x3xhxw inputs stacked."""
+        if len(inputs) == 1:
+            return inputs[0]
+        return torch.cat(inputs).contiguous(memory_format=self._memory_format)
+
     def _failed(self, error: BaseException) -> EngineError:
         if self._cuda:
             torch.cuda.empty_cache()
@@ -303,76 +396,88 @@ class SegmentationEngine:
 
     # --- CPU: everything at submit time --------------------------------------------
 
-    def _run_cpu(self, frame, tag, want_confidence: bool, want_rgb: bool) -> _Job:
+    def _run_cpu(self, staged: list[_Staged], tags: list[object], want_confidence: bool,
+                 want_rgb: bool) -> _Job:
         start = time.perf_counter()
-        rgb = self._decode(frame)
-        decoded = time.perf_counter()
         try:
             with torch.inference_mode(), warnings.catch_warnings():
                 # Message buffers may be read-only; the engine never writes to its input.
                 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-                image = torch.from_numpy(rgb)
+                images = [torch.from_numpy(item.array) for item in staged]
                 uploaded = time.perf_counter()
-                x = self._preprocess(image)
+                x = self._stack([self._preprocess(image) for image in images])
                 preprocessed = time.perf_counter()
-                logits = self.model(x)[0]
+                logits = self.model(x)
                 inferred = time.perf_counter()
-                mask, confidence = self._upsample(logits, rgb.shape[:2], want_confidence)
+                outputs = [self._upsample(logits[i], item.size, want_confidence)
+                           for i, item in enumerate(staged)]
                 postprocessed = time.perf_counter()  # already NumPy: nothing to download
         except (RuntimeError, MemoryError) as error:
             raise self._failed(error) from error
         done = time.perf_counter()
-        marks = (start, decoded, uploaded, preprocessed, inferred, postprocessed, done)
-        timings = {stage: (marks[i + 1] - marks[i]) * 1000.0 for i, stage in enumerate(STAGES)}
-        if want_rgb and not rgb.flags.owndata:
-            rgb = rgb.copy()  # a view of the message buffer: the caller may reuse it
-        result = SegmentationResult(tag, mask, confidence, rgb if want_rgb else None, timings)
-        return _Job(tag, rgb.shape[:2], want_confidence, want_rgb, timings["decode"], result=result)
+        marks = (start, uploaded, preprocessed, inferred, postprocessed, done)
+        shared = {stage: (marks[i + 1] - marks[i]) * 1000.0 for i, stage in enumerate(STAGES[1:])}
+        results = deque()
+        for item, tag, (mask, confidence) in zip(staged, tags, outputs):
+            rgb = None
+            if want_rgb:  # a view of the message buffer is copied: the caller may reuse it
+                rgb = item.array if item.array.flags.owndata else item.array.copy()
+            results.append(SegmentationResult(tag, mask, confidence, rgb,
+                                              {"decode": item.decode_ms, **shared}, len(staged)))
+        return _Job(tags, [item.decode_ms for item in staged], results=results)
 
     # --- CUDA: streams, pinned buffers, events ---------------------------------------
 
-    def _submit_cuda(self, frame, tag, want_confidence: bool, want_rgb: bool) -> _Job:
-        start = time.perf_counter()
-        slot = self._slots[self._submitted % self.pipeline_depth]  # its last frame was collected
-        convert_on_device = isinstance(frame, RawFrame) and frame.encoding in DEVICE_ENCODINGS
-        staged = raw_rows(frame) if convert_on_device else self._decode(frame)
-        size = (frame.height, frame.width) if convert_on_device else staged.shape[:2]
-        host_in = slot.host("in", staged.shape)
-        np.copyto(host_in.numpy(), staged)
-        decode_ms = (time.perf_counter() - start) * 1000.0
+    def _submit_cuda(self, staged: list[_Staged], tags: list[object], want_confidence: bool,
+                     want_rgb: bool) -> _Job:
+        slot = self._slots[self._submitted % self.pipeline_depth]  # its last submission was collected
+        hosts_in, decode_ms = [], []
+        for i, item in enumerate(staged):
+            start = time.perf_counter()
+            host_in = slot.host(f"in{i}", item.array.shape)
+            np.copyto(host_in.numpy(), item.array)
+            hosts_in.append(host_in)
+            decode_ms.append(item.decode_ms + (time.perf_counter() - start) * 1000.0)
         events = {name: torch.cuda.Event(enable_timing=True) for name in _EVENTS}
         try:
-            host_mask = slot.host("mask", size)
-            host_confidence = slot.host("confidence", size, torch.float32) if want_confidence else None
-            host_rgb = slot.host("rgb", (*size, 3)) if want_rgb and convert_on_device else None
-            device_in = slot.on_device("in", staged.shape)
+            outputs = [{"mask": slot.host(f"mask{i}", item.size),
+                        "confidence": (slot.host(f"confidence{i}", item.size, torch.float32)
+                                       if want_confidence else None),
+                        "rgb": slot.host(f"rgb{i}", (*item.size, 3)) if want_rgb and item.on_device else None}
+                       for i, item in enumerate(staged)]
+            devices_in = [slot.on_device(f"in{i}", item.array.shape) for i, item in enumerate(staged)]
             with torch.inference_mode():
                 with torch.cuda.stream(self._upload_stream):
                     events["upload"].record()
-                    device_in.copy_(host_in, non_blocking=True)
+                    for device_in, host_in in zip(devices_in, hosts_in):
+                        device_in.copy_(host_in, non_blocking=True)
                     events["uploaded"].record()
                 self._compute_stream.wait_event(events["uploaded"])
                 with torch.cuda.stream(self._compute_stream):
                     events["preprocess"].record()
-                    rgb = to_rgb_tensor(device_in, frame) if convert_on_device else device_in
-                    x = self._preprocess(rgb)
+                    rgbs = [to_rgb_tensor(device_in, item.frame) if item.on_device else device_in
+                            for device_in, item in zip(devices_in, staged)]
+                    x = self._stack([self._preprocess(rgb) for rgb in rgbs])
                     events["inference"].record()
-                    logits = self.model(x)[0]
+                    logits = self.model(x)
                     events["postprocess"].record()
-                    mask, confidence = upsample_argmax_dense(logits, size, want_confidence)
+                    upsampled = [upsample_argmax_dense(logits[i], item.size, want_confidence)
+                                 for i, item in enumerate(staged)]
                     events["download"].record()
-                    host_mask.copy_(mask, non_blocking=True)
-                    if host_confidence is not None:
-                        host_confidence.copy_(confidence, non_blocking=True)
-                    if host_rgb is not None:
-                        host_rgb.copy_(rgb, non_blocking=True)
+                    for (mask, confidence), rgb, output in zip(upsampled, rgbs, outputs):
+                        output["mask"].copy_(mask, non_blocking=True)
+                        if output["confidence"] is not None:
+                            output["confidence"].copy_(confidence, non_blocking=True)
+                        if output["rgb"] is not None:
+                            output["rgb"].copy_(rgb, non_blocking=True)
                     events["done"].record()
         except (RuntimeError, MemoryError) as error:
             raise self._failed(error) from error
         self._submitted += 1
-        outputs = {"mask": host_mask, "confidence": host_confidence,
-                   "rgb": host_rgb if host_rgb is not None else (host_in if want_rgb else None)}
-        return _Job(tag, size, want_confidence, want_rgb, decode_ms, outputs=outputs, events=events)
+        if want_rgb:  # decoded on the CPU: the staged RGB is the frame's
+            for output, host_in in zip(outputs, hosts_in):
+                output["rgb"] = output["rgb"] if output["rgb"] is not None else host_in
+        return _Job(tags, decode_ms, outputs=outputs, events=events)
 
     def _wait(self, event: torch.cuda.Event, timeout: float | None) -> bool:
         try:
@@ -391,11 +496,14 @@ class SegmentationEngine:
                 self._ready.notify_all()
             raise self._failed(error) from error
 
-    def _finish_cuda(self, job: _Job) -> SegmentationResult:
-        timings = {"decode": job.decode_ms}
-        for stage, (begin, end) in _STAGE_EVENTS.items():
-            timings[stage] = job.events[begin].elapsed_time(job.events[end])
-        # Copies: the pinned buffers belong to the slot, which the next frames reuse.
-        arrays = {name: None if tensor is None else tensor.numpy().copy()
-                  for name, tensor in job.outputs.items()}
-        return SegmentationResult(job.tag, arrays["mask"], arrays["confidence"], arrays["rgb"], timings)
+    def _finish_cuda(self, job: _Job) -> deque[SegmentationResult]:
+        shared = {stage: job.events[begin].elapsed_time(job.events[end])
+                  for stage, (begin, end) in _STAGE_EVENTS.items()}
+        results = deque()
+        for tag, decode_ms, outputs in zip(job.tags, job.decode_ms, job.outputs):
+            # Copies: the pinned buffers belong to the slot, which the next frames reuse.
+            arrays = {name: None if tensor is None else tensor.numpy().copy()
+                      for name, tensor in outputs.items()}
+            results.append(SegmentationResult(tag, arrays["mask"], arrays["confidence"], arrays["rgb"],
+                                              {"decode": decode_ms, **shared}, len(job.tags)))
+        return results

@@ -300,3 +300,38 @@ def test_raw_frames_helper_round_trips(engine):
     np.testing.assert_array_equal(decoded[0], rgb)
     for image in decoded[1:]:
         assert np.abs(image.astype(int) - rgb).mean() < 12
+
+
+def test_a_batch_is_one_forward_pass_with_masks_at_each_frame_size(engine, tiny_weights):
+    frames = [scene(40, 60, seed=1), scene(97, 131, seed=2), scene(40, 60, seed=3)]
+    alone = [engine.segment(frame, want_confidence=True) for frame in frames]
+    results = engine.segment_batch(frames, want_confidence=True)
+    assert [r.tag for r in results] == [0, 1, 2] and engine.pending() == 0
+    for result, single, frame in zip(results, alone, frames):
+        assert result.batch_size == 3 and single.batch_size == 1
+        assert result.class_mask.shape == frame.shape[:2]
+        assert_same_mask(result.class_mask, protocol_scores(tiny_weights, frame))
+        assert np.abs(result.confidence - single.confidence).max() < 1e-2
+        assert set(result.timings_ms) == set(STAGES)
+    assert len({r.timings_ms["inference"] for r in results}) == 1  # one forward pass
+
+    # A frame that cannot be decoded is left out, with the reason; the others go on.
+    refusals = engine.submit_batch([frames[0], np.zeros((8, 8), np.uint8), frames[1]], tags="abc")
+    assert refusals[0] is None and refusals[2] is None and refusals[1].reason == "unknown_encoding"
+    assert engine.pending() == 2
+    first, second = engine.collect(), engine.collect()
+    assert (first.tag, second.tag, first.batch_size) == ("a", "c", 2) and engine.pending() == 0
+    np.testing.assert_array_equal(second.class_mask, results[1].class_mask)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_batch_matches_cpu(engine, tiny_weights):
+    frames = [scene(96, 160, seed=0), *raw_frames(scene(64, 128, seed=1))[:2], scene(50, 70, seed=3)]
+    with SegmentationEngine(tiny_weights, device="cuda") as gpu:
+        gpu.warmup((96, 160), batch_size=len(frames))
+        for _ in range(2):  # the second time through reuses the slots' buffers
+            gpu.submit_batch(frames, tags=range(len(frames)), want_confidence=True, want_rgb=True)
+            for _ in frames:
+                result = gpu.collect()
+                assert result.batch_size == len(frames)
+                _check_against_cpu(engine, result, frames)
