@@ -3,7 +3,8 @@
 Status names follow diagnostic_updater (``'<node>: <task>'``, the node's fully
 qualified name without the leading slash, so two namespaced cameras stay apart) and so
 do the keys tools already read: FrequencyStatus on the input and output rates,
-TimeStampStatus on the output delay.
+TimeStampStatus on the output delay. A node serving several cameras reports the three
+statuses per camera, named ``'<node>: <camera> <task>'``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Header
 
 from icnet_ros.runtime.frame_statistics import (DelayTracker, EventCounter, ReasonCounter,
-                                                StageTimings, WindowedCount)
+                                                SampleWindow, StageTimings, WindowedCount)
 
 # Per-frame stages, in pipeline order: decode and publish are the node's, the others the
 # engine's; 'age' is the frame's age at publish (now - header stamp).
 STAGES = ("decode", "upload", "preprocess", "inference", "postprocess", "download", "publish")
-TIMING_KEYS = tuple(f"{stage}_ms" for stage in STAGES) + ("age_ms",)
+TIMING_KEYS = tuple(f"{stage}_ms" for stage in STAGES) + ("age_ms", "batch_size")
 MIB = 1024 * 1024
 
 
@@ -70,6 +71,7 @@ class FrameCounters:
         self.refused = ReasonCounter(now, window_size)
         self.failures = ReasonCounter(now, window_size)
         self.stages = StageTimings(STAGES + ("age",), window_s)
+        self.batch_sizes = SampleWindow(window_s)  # frames per forward pass
         self.delays = DelayTracker()
         self._lock = threading.Lock()
         self._last_input: float | None = None
@@ -119,13 +121,16 @@ def status(name: str, level: bytes, message: str, hardware_id: str,
 
 
 def report(prefix: str, stamp: Time, now: float, active_since: float | None,
-           counters: FrameCounters, thresholds: Thresholds, node: NodeState) -> DiagnosticArray:
+           counters: FrameCounters, thresholds: Thresholds, node: NodeState,
+           camera: str = "") -> DiagnosticArray:
     """The periodic /diagnostics message: input, output and pipeline statuses.
 
     ``active_since`` is the monotonic time of activation, None while not active (then
     every status is OK with the lifecycle state as message: an inactive node is idle on
-    purpose). Sampling closes one statistics period.
+    purpose). Sampling closes one statistics period. ``camera``: the statuses of one of
+    several cameras (``'<prefix>: <camera> input'``...).
     """
+    task = f"{camera} " if camera else ""
     model = node.model
     hardware_id = model.device if model else ""
     received = counters.received.sample(now)
@@ -141,7 +146,7 @@ def report(prefix: str, stamp: Time, now: float, active_since: float | None,
     level, message = DiagnosticStatus.OK, "receiving frames" if active else node.lifecycle
     if active and idle_s >= thresholds.stale_after_s:
         level, message = DiagnosticStatus.WARN, f"no frame for {idle_s:.1f} s"
-    input_status = status(f"{prefix}: input", level, message, hardware_id,
+    input_status = status(f"{prefix}: {task}input", level, message, hardware_id,
                           _frequency(received) + [("Seconds since last frame", idle_s)])
 
     # Output: rate (target: answer every received frame) and delay at publish.
@@ -154,7 +159,7 @@ def report(prefix: str, stamp: Time, now: float, active_since: float | None,
     elif active and thresholds.max_output_delay_s > 0 and latest > thresholds.max_output_delay_s:
         level, message = (DiagnosticStatus.WARN, f"output delay {latest:.3f} s exceeds "
                           f"max_output_delay_s {thresholds.max_output_delay_s:g}")
-    output_status = status(f"{prefix}: output", level, message, hardware_id, _frequency(processed) + [
+    output_status = status(f"{prefix}: {task}output", level, message, hardware_id, _frequency(processed) + [
         ("Target frequency (Hz)", received.rate_hz),
         ("Minimum acceptable frequency (Hz)", thresholds.min_output_hz),
         ("Maximum acceptable frequency (Hz)", math.inf),
@@ -182,11 +187,14 @@ def report(prefix: str, stamp: Time, now: float, active_since: float | None,
     ]
     pairs += [(f"Frames refused ({reason})", count) for reason, count in by_reason.items()]
     pairs += [("Inference failures", failures.total), ("Frames in flight", node.in_flight)]
+    batch = counters.batch_sizes.summary(now)
+    pairs += [("Batch size p50", batch.p50 if batch else math.nan),
+              ("Batch size max", batch.max if batch else math.nan)]
     for stage, summary in counters.stages.summary(now).items():
         for label in ("p50", "p95", "max"):
             pairs.append((f"{stage} {label} (ms)", getattr(summary, label) if summary else math.nan))
     pairs += _memory(model, node.memory or {})
-    pipeline_status = status(f"{prefix}: pipeline", level, message, hardware_id, pairs)
+    pipeline_status = status(f"{prefix}: {task}pipeline", level, message, hardware_id, pairs)
 
     return DiagnosticArray(header=Header(stamp=stamp),
                            status=[input_status, output_status, pipeline_status])
@@ -202,9 +210,11 @@ def _memory(model: ModelInfo | None, memory: dict) -> list[tuple[str, object]]:
             ("Process memory (MiB)", allocated), ("Process memory peak (MiB)", peak)]
 
 
-def timing(prefix: str, header: Header, timings_ms: dict[str, float], age_ms: float) -> DiagnosticArray:
-    """One frame's stage times in milliseconds, stamped with the frame's header."""
+def timing(prefix: str, header: Header, timings_ms: dict[str, float], age_ms: float,
+           batch_size: int = 1) -> DiagnosticArray:
+    """One frame's stage times in milliseconds (the engine's are its batch's), and the
+    frames in its forward pass, stamped with the frame's header."""
     pairs = [(f"{stage}_ms", float(timings_ms.get(stage, 0.0))) for stage in STAGES]
-    pairs.append(("age_ms", age_ms))
+    pairs += [("age_ms", age_ms), ("batch_size", batch_size)]
     return DiagnosticArray(header=header, status=[
         status(f"{prefix}: timing", DiagnosticStatus.OK, "milliseconds per stage", "", pairs)])

@@ -1,8 +1,13 @@
-"""A one-slot buffer: the newest frame waits for the worker, older ones are replaced."""
+"""One-slot buffers: the newest frame waits for the worker, older ones are replaced.
+
+Several cameras: one slot each, sharing one condition, and :func:`take_together` takes
+the frames that arrived together (one per camera) as a batch.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -16,8 +21,9 @@ class LatestSlot(Generic[T]):
     latency.
     """
 
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
+    def __init__(self, condition: threading.Condition | None = None) -> None:
+        """``condition``: one shared by the slots of several cameras (:func:`take_together`)."""
+        self._condition = condition or threading.Condition()
         self._item: T | None = None
         self._closed = False
 
@@ -26,7 +32,7 @@ class LatestSlot(Generic[T]):
         with self._condition:
             replaced = self._item is not None
             self._item = item
-            self._condition.notify()
+            self._condition.notify_all()
             return replaced
 
     def take(self, timeout: float | None = None) -> T | None:
@@ -49,3 +55,29 @@ class LatestSlot(Generic[T]):
         with self._condition:
             self._closed = False
             self._item = None
+
+
+def take_together(slots: Sequence[LatestSlot[T]], timeout: float | None,
+                  gather_s: float = 0.0) -> list[tuple[int, T]]:
+    """The items of ``slots`` (which share one condition) that arrived together.
+
+    Waits up to ``timeout`` s for an item in any slot, then up to ``gather_s`` s more
+    until every slot holds one, and takes them all: ``(slot index, item)`` pairs in slot
+    order; [] after ``timeout`` or once a slot is closed.
+    """
+    condition = slots[0]._condition
+    if any(slot._condition is not condition for slot in slots):
+        raise ValueError("take_together needs slots that share one condition")
+
+    def closed() -> bool:
+        return any(slot._closed for slot in slots)
+    with condition:
+        condition.wait_for(lambda: closed() or any(slot._item is not None for slot in slots), timeout)
+        if gather_s > 0 and len(slots) > 1:
+            condition.wait_for(lambda: closed() or all(slot._item is not None for slot in slots), gather_s)
+        if closed():
+            return []
+        taken = [(index, slot._item) for index, slot in enumerate(slots) if slot._item is not None]
+        for slot in slots:
+            slot._item = None
+        return taken

@@ -40,9 +40,11 @@ class ParameterSpec:
 
     def descriptor(self) -> ParameterDescriptor:
         constraints = f"one of: {', '.join(self.choices)}" if self.choices else ""
+        # A list default ([]) would fix the type to a byte array: lists are typed by their values.
         descriptor = ParameterDescriptor(name=self.name, description=self.description,
                                          read_only=self.read_only,
-                                         additional_constraints=constraints)
+                                         additional_constraints=constraints,
+                                         dynamic_typing=isinstance(self.default, list))
         if self.int_range is not None:
             descriptor.integer_range = [IntegerRange(from_value=self.int_range[0],
                                                      to_value=self.int_range[1], step=1)]
@@ -87,6 +89,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("input_transport", "raw", "raw: subscribe to 'image' (sensor_msgs/Image); "
                   "compressed: to 'image/compressed' (sensor_msgs/CompressedImage)",
                   read_only=True, choices=("raw", "compressed")),
+    ParameterSpec("image_topics", [], "Input image topics, one per camera, served by one model "
+                  "with batched forward passes; each camera's outputs go beside its input "
+                  "(front/image -> front/class_mask); [] = the single topic 'image'", read_only=True),
+    ParameterSpec("batch_wait_ms", 10.0, "Several cameras: once one camera's frame waits, how "
+                  "long to wait for the others' so that they share one forward pass",
+                  read_only=True, float_range=(0.0, 1000.0)),
     ParameterSpec("input_qos_reliability", "best_effort", "Input reliability (best_effort "
                   "matches reliable and best-effort cameras)", read_only=True, choices=_RELIABILITY),
     ParameterSpec("input_qos_depth", 1, "Input history depth", read_only=True, int_range=(1, 100)),

@@ -6,10 +6,16 @@ thread takes the newest frame, validates or decodes it and submits it to the eng
 which keeps ``pipeline_depth`` frames in flight; a publisher thread collects the results
 in order and publishes them with the input header unchanged, plus the frame's timings.
 Nothing queues without bound: the slot holds one frame, the engine ``pipeline_depth``.
+
+Several cameras (``image_topics``, see :mod:`cameras`): one slot per camera; the
+submitter takes the frames that arrived together (waiting up to ``batch_wait_ms`` for
+the other cameras once one frame waits) and runs them through one forward pass; each
+camera's outputs, counters and diagnostics are its own.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
@@ -27,8 +33,9 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from icnet_ros.ros import diagnostics
+from icnet_ros.ros.cameras import cameras
 from icnet_ros.ros.image_messages import compressed_frame, image_msg, raw_frame
-from icnet_ros.ros.latest_frame import LatestSlot
+from icnet_ros.ros.latest_frame import LatestSlot, take_together
 from icnet_ros.ros.parameters import (PARAMETERS, SPECS, ConfigurationError, RuntimeSettings,
                                       check_read_only, readable_file, weights_path)
 from icnet_ros.ros.qos import qos_profile
@@ -49,6 +56,7 @@ STOP_TIMEOUT_S = 10.0   # waiting for in-flight frames when deactivating
 class _FrameTag:
     """What the publisher thread needs about a submitted frame."""
 
+    camera: int
     header: Header
     decode_ms: float
     color_mask: bool
@@ -71,9 +79,12 @@ class SegmentationNode(LifecycleNode):
 
         self._prefix = self.get_fully_qualified_name().lstrip("/")
         self._compressed = self._config["input_transport"] == "compressed"
+        self._cameras = cameras(self._config["image_topics"], self._compressed)
+        self._batch_wait_s = self._config["batch_wait_ms"] / 1e3
         window = self._config["diagnostics_window"]
         period = self._config["diagnostics_period_s"]
-        self._counters = diagnostics.FrameCounters(time.monotonic(), window, window * period)
+        self._counters = [diagnostics.FrameCounters(time.monotonic(), window, window * period)
+                          for _ in self._cameras]
         self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(period, self._publish_diagnostics)
 
@@ -81,9 +92,10 @@ class SegmentationNode(LifecycleNode):
         self._engine: SegmentationEngine | None = None
         self._model: diagnostics.ModelInfo | None = None
         self._palette = None
-        self._outputs: dict = {}
-        self._subscription = None
-        self._slot: LatestSlot[Image | CompressedImage] = LatestSlot()
+        self._outputs: list[dict] = []  # per camera
+        self._subscriptions: list = []
+        condition = threading.Condition()
+        self._slots: list[LatestSlot[Image | CompressedImage]] = [LatestSlot(condition) for _ in self._cameras]
         self._stopping = threading.Event()
         self._submitted = threading.Semaphore(0)
         self._submitter: threading.Thread | None = None
@@ -109,9 +121,12 @@ class SegmentationNode(LifecycleNode):
                 description="Class names by class id (from the label set)", read_only=True),
                 ignore_override=True)
         output_qos = qos_profile(self._config["output_qos_reliability"], self._config["output_qos_depth"])
-        for topic in OUTPUT_TOPICS:
-            self._outputs[topic] = self.create_lifecycle_publisher(Image, topic, output_qos)
-        self._outputs["timing"] = self.create_lifecycle_publisher(DiagnosticArray, "timing", output_qos)
+        for camera in self._cameras:
+            outputs = {topic: self.create_lifecycle_publisher(Image, camera.topic(topic), output_qos)
+                       for topic in OUTPUT_TOPICS}
+            outputs["timing"] = self.create_lifecycle_publisher(DiagnosticArray, camera.topic("timing"),
+                                                                output_qos)
+            self._outputs.append(outputs)
         self._state = "inactive"
         self.get_logger().info(f"configured: {self._model.describe()}")
         return super().on_configure(state)
@@ -121,7 +136,8 @@ class SegmentationNode(LifecycleNode):
             if self._engine is None:
                 self._load_engine()
             height, width = self._config["warmup_height"], self._config["warmup_width"]
-            self._engine.warmup((height, width) if height else tuple(self._engine.input_size))
+            self._engine.warmup((height, width) if height else tuple(self._engine.input_size),
+                                batch_size=len(self._cameras))
         except Exception as error:  # noqa: BLE001
             self.get_logger().error(f"cannot activate: {error}")
             return TransitionCallbackReturn.FAILURE
@@ -130,14 +146,15 @@ class SegmentationNode(LifecycleNode):
             return result
         self._start_workers()
         input_qos = qos_profile(self._config["input_qos_reliability"], self._config["input_qos_depth"])
-        if self._compressed:
-            self._subscription = self.create_subscription(
-                CompressedImage, "image/compressed", self._on_image, input_qos)
-        else:
-            self._subscription = self.create_subscription(Image, "image", self._on_image, input_qos)
+        message_type = CompressedImage if self._compressed else Image
+        self._subscriptions = [
+            self.create_subscription(message_type, camera.input_topic,
+                                     functools.partial(self._on_image, index), input_qos)
+            for index, camera in enumerate(self._cameras)]
         self._active_since = time.monotonic()
         self._state = "active"
-        self.get_logger().info(f"active: segmenting {self._subscription.topic_name}")
+        topics = ", ".join(subscription.topic_name for subscription in self._subscriptions)
+        self.get_logger().info(f"active: segmenting {topics}")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -189,11 +206,12 @@ class SegmentationNode(LifecycleNode):
     def _stop(self) -> None:
         """Stop receiving, finish the threads and free the engine (deactivate)."""
         self._active_since = None
-        if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
-            self._subscription = None
+        for subscription in self._subscriptions:
+            self.destroy_subscription(subscription)
+        self._subscriptions = []
         self._stopping.set()
-        self._slot.close()
+        for slot in self._slots:
+            slot.close()
         for thread in (self._submitter, self._collector):
             if thread is not None:
                 thread.join(STOP_TIMEOUT_S)
@@ -207,8 +225,9 @@ class SegmentationNode(LifecycleNode):
     def release(self) -> None:
         """Everything ``_stop`` does, plus the output publishers (cleanup, shutdown)."""
         self._stop()
-        for publisher in self._outputs.values():
-            self.destroy_lifecycle_publisher(publisher)
+        for outputs in self._outputs:
+            for publisher in outputs.values():
+                self.destroy_lifecycle_publisher(publisher)
         self._outputs.clear()
         self._model = None
 
@@ -226,14 +245,15 @@ class SegmentationNode(LifecycleNode):
             {name: self.get_parameter(name).value for name in RuntimeSettings.__dataclass_fields__})
 
     # ------------------------------------------------------------------ frames
-    def _on_image(self, msg: Image | CompressedImage) -> None:
-        self._counters.frame_arrived(time.monotonic())
-        if self._slot.put(msg):
-            self._counters.dropped.add()
+    def _on_image(self, camera: int, msg: Image | CompressedImage) -> None:
+        self._counters[camera].frame_arrived(time.monotonic())
+        if self._slots[camera].put(msg):
+            self._counters[camera].dropped.add()
 
     def _start_workers(self) -> None:
         self._stopping.clear()
-        self._slot.reopen()
+        for slot in self._slots:
+            slot.reopen()
         self._submitted = threading.Semaphore(0)   # one release per frame in the engine
         engine = self._engine
         self._submitter = threading.Thread(target=self._submit_frames, args=(engine,),
@@ -245,35 +265,53 @@ class SegmentationNode(LifecycleNode):
 
     def _submit_frames(self, engine: SegmentationEngine) -> None:
         while not self._stopping.is_set():
-            msg = self._slot.take(timeout=0.1)
-            if msg is not None:
-                self._submit(engine, msg)
+            batch = take_together(self._slots, timeout=0.1, gather_s=self._batch_wait_s)
+            if batch:
+                self._submit(engine, batch)
 
-    def _submit(self, engine: SegmentationEngine, msg: Image | CompressedImage) -> None:
+    def _submit(self, engine: SegmentationEngine, batch: list[tuple[int, Image | CompressedImage]]) -> None:
+        """Validate the frames (one per camera) and start them as one forward pass."""
         settings = self._settings
-        start = time.perf_counter()
-        try:
-            if self._compressed:
-                frame = compressed_frame(msg, settings.max_image_pixels)
-            else:
-                frame = raw_frame(msg, settings.max_image_pixels)
-        except ImageRejected as error:
-            self._refuse(error)
+        frames, tags = [], []
+        for camera, msg in batch:
+            start = time.perf_counter()
+            try:
+                if self._compressed:
+                    frame = compressed_frame(msg, settings.max_image_pixels)
+                else:
+                    frame = raw_frame(msg, settings.max_image_pixels)
+            except ImageRejected as error:
+                self._refuse(camera, error)
+                continue
+            decode_ms = (time.perf_counter() - start) * 1e3
+            wanted = {topic: getattr(settings, f"publish_{topic}")
+                      and self._outputs[camera][topic].get_subscription_count() > 0
+                      for topic in OUTPUT_TOPICS[1:]}
+            frames.append(frame)
+            tags.append(_FrameTag(camera, msg.header, decode_ms, **wanted))
+        if not frames:
             return
-        decode_ms = (time.perf_counter() - start) * 1e3
-        wanted = {topic: getattr(settings, f"publish_{topic}")
-                  and self._outputs[topic].get_subscription_count() > 0
-                  for topic in OUTPUT_TOPICS[1:]}
-        tag = _FrameTag(msg.header, decode_ms, **wanted)
+        want_confidence = any(tag.confidence for tag in tags)
+        want_rgb = any(tag.overlay for tag in tags)
         try:
-            engine.submit(frame, tag=tag, want_confidence=tag.confidence, want_rgb=tag.overlay)
+            if len(frames) == 1:
+                engine.submit(frames[0], tag=tags[0], want_confidence=want_confidence, want_rgb=want_rgb)
+                refusals = [None]
+            else:
+                refusals = engine.submit_batch(frames, tags=tags, want_confidence=want_confidence,
+                                               want_rgb=want_rgb)
         except ImageRejected as error:
-            self._refuse(error)
+            self._refuse(tags[0].camera, error)
             return
         except Exception as error:  # noqa: BLE001 - counted and reported, the node keeps serving
-            self._fail("inference", error)
+            for tag in tags:
+                self._fail(tag.camera, "inference", error)
             return
-        self._submitted.release()
+        for tag, refusal in zip(tags, refusals):
+            if refusal is not None:
+                self._refuse(tag.camera, refusal)
+            else:
+                self._submitted.release()
 
     def _publish_results(self, engine: SegmentationEngine) -> None:
         """Collect every submitted frame in order; publish unless stopping."""
@@ -289,7 +327,7 @@ class SegmentationNode(LifecycleNode):
             try:
                 self._publish(result)
             except Exception as error:  # noqa: BLE001
-                self._fail("publish", error)
+                self._fail(result.tag.camera, "publish", error)
 
     def _collect(self, engine: SegmentationEngine) -> SegmentationResult | None:
         """The oldest submitted frame's result; None when its inference failed."""
@@ -297,7 +335,8 @@ class SegmentationNode(LifecycleNode):
             try:
                 result = engine.collect(timeout=0.1)
             except Exception as error:  # noqa: BLE001
-                self._fail("inference", error)
+                for camera in range(len(self._cameras)):
+                    self._fail(camera, "inference", error)
                 return None
             if result is not None:
                 return result
@@ -306,6 +345,7 @@ class SegmentationNode(LifecycleNode):
     def _publish(self, result: SegmentationResult) -> None:
         tag: _FrameTag = result.tag
         settings = self._settings
+        outputs, counters = self._outputs[tag.camera], self._counters[tag.camera]
         timings = {stage: float(result.timings_ms.get(stage, 0.0)) for stage in diagnostics.STAGES}
         timings["decode"] += tag.decode_ms
         start = time.perf_counter()
@@ -320,26 +360,33 @@ class SegmentationNode(LifecycleNode):
             images["confidence"] = result.confidence
         published = time.perf_counter()
         timings["postprocess"] += (published - start) * 1e3
-        self._counters.processed.add()
+        counters.processed.add()
         for topic, image in images.items():
-            self._outputs[topic].publish(image_msg(tag.header, image))
+            outputs[topic].publish(image_msg(tag.header, image))
         timings["publish"] = (time.perf_counter() - published) * 1e3
         age_s = (self.get_clock().now() - Time.from_msg(tag.header.stamp)).nanoseconds / 1e9
-        self._counters.delays.add(age_s)
-        self._counters.stages.add(time.monotonic(), {**timings, "age": age_s * 1e3})
+        now = time.monotonic()
+        counters.delays.add(age_s)
+        counters.stages.add(now, {**timings, "age": age_s * 1e3})
+        counters.batch_sizes.add(now, result.batch_size)
         if settings.publish_timing:
-            self._outputs["timing"].publish(
-                diagnostics.timing(self._prefix, tag.header, timings, age_s * 1e3))
+            outputs["timing"].publish(
+                diagnostics.timing(self._prefix, tag.header, timings, age_s * 1e3, result.batch_size))
 
-    def _refuse(self, error: ImageRejected) -> None:
-        self._counters.refused.add(error.reason)
-        if self._may_log(f"refused:{error.reason}"):
-            self.get_logger().warning(f"refused a frame ({error.reason}): {error} "
-                                      f"[{self._counters.refused.by_reason()[error.reason]} so far]")
+    def _camera_label(self, camera: int) -> str:
+        name = self._cameras[camera].name
+        return f" from {name}" if name else ""
 
-    def _fail(self, kind: str, error: Exception) -> None:
+    def _refuse(self, camera: int, error: ImageRejected) -> None:
+        counters = self._counters[camera]
+        counters.refused.add(error.reason)
+        if self._may_log(f"refused:{camera}:{error.reason}"):
+            self.get_logger().warning(f"refused a frame{self._camera_label(camera)} ({error.reason}): "
+                                      f"{error} [{counters.refused.by_reason()[error.reason]} so far]")
+
+    def _fail(self, camera: int, kind: str, error: Exception) -> None:
         message = f"{kind} failed: {type(error).__name__}: {error}"
-        self._counters.failed(kind, message)
+        self._counters[camera].failed(kind, message)
         if self._may_log(f"failed:{kind}"):
             self.get_logger().error(message)
 
@@ -360,9 +407,12 @@ class SegmentationNode(LifecycleNode):
         settings = self._settings
         thresholds = diagnostics.Thresholds(settings.min_output_hz, settings.stale_after_s,
                                             settings.max_output_delay_s)
-        self._diagnostics_publisher.publish(diagnostics.report(
-            self._prefix, self.get_clock().now().to_msg(), time.monotonic(), self._active_since,
-            self._counters, thresholds, state))
+        stamp, now = self.get_clock().now().to_msg(), time.monotonic()
+        reports = [diagnostics.report(self._prefix, stamp, now, self._active_since, counters,
+                                      thresholds, state, camera.name)
+                   for camera, counters in zip(self._cameras, self._counters)]
+        self._diagnostics_publisher.publish(DiagnosticArray(
+            header=reports[0].header, status=[status for report in reports for status in report.status]))
 
 
 def main(args: list[str] | None = None) -> int:
