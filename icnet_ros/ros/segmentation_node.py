@@ -95,7 +95,8 @@ class SegmentationNode(LifecycleNode):
         self._outputs: list[dict] = []  # per camera
         self._subscriptions: list = []
         condition = threading.Condition()
-        self._slots: list[LatestSlot[Image | CompressedImage]] = [LatestSlot(condition) for _ in self._cameras]
+        self._slots: list[LatestSlot[Image | CompressedImage]] = [
+            LatestSlot(condition) for _ in self._cameras]
         self._stopping = threading.Event()
         self._submitted = threading.Semaphore(0)
         self._submitter: threading.Thread | None = None
