@@ -10,6 +10,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=["icnet_ros", "icnet_ros.*", "icnet_train", "icnet_train.*"]),
+    package_data={"icnet_ros.data": ["*.safetensors"]},  # the demo weights (default_weights_path)
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

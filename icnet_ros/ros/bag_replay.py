@@ -9,6 +9,8 @@ the previous one, or it timed out). It subscribes to the node's ``class_mask`` (
 Clock semantics: each frame is **re-stamped at publish** with the current system time
 (ROS time, as a driver stamps a live camera), the bag's own stamps being in the past;
 the node copies the stamp into its outputs, so a class mask names the frame it answers.
+Before the replay, each node is sent its topic's first frame as a probe until it answers
+one (not counted), so that discovery cannot swallow the first frames.
 The replayer keeps the map sent stamp -> original bag stamp, which is what ground
 truth, saved masks and output bags use. Latency is measured on this host's monotonic
 clock, from just before ``publish`` to the arrival of the class mask in the replayer's
@@ -164,6 +166,10 @@ class NodeProcess:
         self._log.close()
 
 
+def _stamp(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
 @dataclass
 class _Sent:
     frame: BagImage
@@ -208,6 +214,7 @@ class Replayer:
         self._thread.start()
         self._last_stamp = 0
         self._timed_out: set[tuple[int, int]] = set()
+        self._probes: set[tuple[int, int]] = set()
         self._answered: dict[tuple[int, int], object] = {}
         self.timeout_s = 5.0
         self.stats = ReplayStats()
@@ -219,7 +226,7 @@ class Replayer:
             pass
 
     def _on_timing(self, index: int, msg: DiagnosticArray) -> None:
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = _stamp(msg)
         values = {kv.key.removesuffix("_ms"): float(kv.value) for status in msg.status for kv in status.values}
         with self._timing_lock:
             self._timings[(index, stamp)] = values
@@ -248,6 +255,38 @@ class Replayer:
                         " (is segmentation_node running in that namespace, on this ROS_DOMAIN_ID?)")
                 raise ReplayError(f"no segmentation node on {', '.join(missing)} within {timeout_s:.0f} s{hint}")
             time.sleep(0.05)
+
+    def handshake(self, probes: list[BagImage], timeout_s: float, processes: list[NodeProcess] = ()) -> None:
+        """Send each node ``probes[i]`` (its topic's first frame) every 0.5 s until it answers one.
+
+        Matched endpoints on this side do not mean the node has matched this publisher yet
+        (discovery is asymmetric): without the handshake the first frames of a replay may
+        be lost. Probe answers are not counted.
+        """
+        deadline = time.monotonic() + timeout_s
+        waiting = set(range(len(self.targets)))
+        resend = 0.0
+        while waiting:
+            now = time.monotonic()
+            for process in processes:
+                if not process.alive():
+                    raise ReplayError(f"segmentation_node exited with code {process.process.returncode}: "
+                                      f"{process.last_line()} (log: {process.log_path})")
+            if now > deadline:
+                topics = ", ".join(self.targets[i].output_topic("class_mask") for i in sorted(waiting))
+                raise ReplayError(f"no class mask on {topics} within {timeout_s:.0f} s of sending a probe frame")
+            if now >= resend:
+                for index in waiting:
+                    stamp = self._next_stamp()
+                    self._probes.add((index, stamp))
+                    self.publishers[index].publish(restamp(probes[index].rawdata, stamp))
+                resend = now + 0.5
+            try:
+                index, _, msg = self._answers.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if (index, _stamp(msg)) in self._probes:
+                waiting.discard(index)
 
     def _next_stamp(self) -> int:
         self._last_stamp = max(time.time_ns(), self._last_stamp + 1)
@@ -305,9 +344,11 @@ class Replayer:
             self._advance(progress, evaluation)
 
     def _answer(self, pending: dict, evaluation: Evaluation, index: int, received: float, msg: Image) -> None:
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = _stamp(msg)
         sent = pending.pop((index, stamp), None)
         if sent is None:
+            if (index, stamp) in self._probes:
+                return
             if (index, stamp) in self._timed_out:
                 self.stats.late_answers += 1
             else:

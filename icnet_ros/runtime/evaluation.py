@@ -66,10 +66,10 @@ def image_strip(rgb: np.ndarray, mask: np.ndarray, palette: np.ndarray, alpha: f
                                  if p is not color else cv2.INTER_NEAREST) for p in panels])
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Write an HxW (ids) or HxWx3 (RGB) uint8 image as PNG."""
+def write_png(path: Path, image: np.ndarray, compression: int = 1) -> None:
+    """Write an HxW (ids) or HxWx3 (RGB) uint8 image as PNG (zlib ``compression`` 0..9)."""
     bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), bgr):
+    if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, compression]):
         raise OSError(f"cannot write {path}")
 
 
@@ -178,7 +178,7 @@ class Evaluation:
             self.output_bag.write(f"{base}/overlay", image_message(overlay, frame.stamp_ns, frame.frame_id))
         if self.strip is not None and (frame.topic, frame.index) == self.strip[1:]:
             self.strip[0].parent.mkdir(parents=True, exist_ok=True)
-            write_png(self.strip[0], image_strip(rgb, mask, self.palette, self.overlay_alpha))
+            write_png(self.strip[0], image_strip(rgb, mask, self.palette, self.overlay_alpha), compression=9)
             self.strip_written = self.strip[0]
 
     @property

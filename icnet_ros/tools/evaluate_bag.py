@@ -186,6 +186,7 @@ def _run_live(args, weights: Path | None, topics: list[str], bag: Bag, frames, e
             node_info["command"] = processes[0].args
         print(f"{PROG}: waiting for the node on {', '.join(t.input_topic for t in targets)}", file=sys.stderr)
         replayer.wait_connected(args.start_timeout, processes)
+        replayer.handshake([next(iter(bag.frames([topic]))) for topic in topics], args.start_timeout, processes)
         with _progress(args, total, "live") as progress:
             replayer.replay(frames, evaluation, rate=args.rate, timeout_s=args.timeout, progress=progress)
         stats = replayer.stats
@@ -213,6 +214,9 @@ def evaluate(args: argparse.Namespace) -> dict:
     with Bag(args.bag) as bag:
         topics = _select_topics(args, bag)
         infos = {topic: bag.require(topic, tuple(IMAGE_TYPES), "image") for topic in topics}
+        empty = [topic for topic, info in infos.items() if info.count == 0]
+        if empty:
+            raise UsageError(f"image topic {empty[0]} has no messages in {bag.path}")
         label_topics = dict(zip(topics, args.label_topic))
         for label_topic in label_topics.values():
             bag.require(label_topic, ("sensor_msgs/msg/Image",), "label")
