@@ -28,7 +28,6 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -365,7 +364,9 @@ class SegmentationNode(LifecycleNode):
         for topic, image in images.items():
             outputs[topic].publish(image_msg(tag.header, image))
         timings["publish"] = (time.perf_counter() - published) * 1e3
-        age_s = (self.get_clock().now() - Time.from_msg(tag.header.stamp)).nanoseconds / 1e9
+        # Plain integers: rclpy's Time refuses the negative seconds a camera with a bad clock may send.
+        stamp = tag.header.stamp
+        age_s = (self.get_clock().now().nanoseconds - (stamp.sec * 1_000_000_000 + stamp.nanosec)) / 1e9
         now = time.monotonic()
         counters.delays.add(age_s)
         counters.stages.add(now, {**timings, "age": age_s * 1e3})
