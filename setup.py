@@ -32,6 +32,7 @@ setup(
             "icnet-eval = icnet_ros.tools.evaluate_bag:main",
             "icnet-make-sample-bag = icnet_ros.tools.make_sample_bag:main",
             "icnet-bench = icnet_ros.tools.bench:main",
+            "icnet-bench-node = icnet_ros.tools.node_bench:main",
             "icnet-train = icnet_train.cli:main",
         ],
     },
