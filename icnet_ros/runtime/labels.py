@@ -73,6 +73,8 @@ class LabelSet:
             text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise LabelSetError(f"cannot read label file {path}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise LabelSetError(f"label file {path} is not UTF-8 text") from None
         try:
             if path.suffix in (".yaml", ".yml"):
                 import yaml
@@ -83,7 +85,10 @@ class LabelSet:
             raise LabelSetError(f"label file {path} is not valid {path.suffix[1:] or 'JSON'}: {error}") from None
         if not isinstance(data, dict):
             raise LabelSetError(f"label file {path} must hold a mapping with names and colors")
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except LabelSetError as error:
+            raise LabelSetError(f"label file {path}: {error}") from None
 
 
 CITYSCAPES = LabelSet("cityscapes", tuple(n for n, _ in CITYSCAPES_CLASSES),
