@@ -1,0 +1,350 @@
+"""A live ``segmentation_node`` for the reliability tools (``fuzz_node``, ``soak``).
+
+:class:`NodeUnderTest` starts the installed executable as users start it (the shipped
+parameter file, the weights, a namespace; :class:`icnet_ros.ros.bag_replay.NodeProcess`)
+and reads its resident memory. :class:`Client` is an rclpy node in this process: per
+node a :class:`Link` publishes on its input (reliable, so nothing is lost on this side),
+records the class masks and timings it answers (keyed by header stamp) and keeps its
+``/diagnostics`` reports, so a tool can wait for the first report made after a given
+moment and read the node's counters from it.
+
+:func:`isolate` gives the tools a private ROS domain (random ``ROS_DOMAIN_ID``,
+discovery on this host only) and the shipped Fast DDS shared-memory profile: a tool
+that floods a node with malformed frames must never reach a vehicle's real stack.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import psutil
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.context import Context
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+
+from icnet_ros.ros.bag_replay import NodeProcess, ReplayTarget, shipped_file, use_shipped_profile
+
+MIB = 1024 * 1024
+SEND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
+RECEIVE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
+START_TIMEOUT_S = 120.0
+
+
+def isolate(domain_id: int | None = None) -> dict[str, str]:
+    """A private ROS domain on this host and the shipped SHM profile, for this process and its children."""
+    os.environ["ROS_DOMAIN_ID"] = str(domain_id if domain_id is not None
+                                      else random.SystemRandom().randint(1, 200))
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    use_shipped_profile()
+    return {key: os.environ.get(key, "") for key in
+            ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE")}
+
+
+def random_weights(folder: Path, width: float = 0.125, input_size: tuple[int, int] = (65, 129),
+                   seed: int = 0) -> Path:
+    """A small ICNet with random weights: it exercises the node's machinery, not its accuracy."""
+    import torch
+
+    from icnet_ros.model import icnet
+    from icnet_ros.runtime.labels import CITYSCAPES
+    from icnet_ros.runtime.preprocessing import Preprocessing
+    from icnet_ros.runtime.weights import WeightsMetadata, save_weights
+
+    torch.manual_seed(seed)
+    model = icnet(width=width)
+    metadata = WeightsMetadata({}, CITYSCAPES, Preprocessing(input_size=tuple(input_size)),
+                               {"source": "random initialisation (reliability tools)", "seed": seed})
+    path = Path(folder) / f"random_w{width:g}_{input_size[0]}x{input_size[1]}.safetensors"
+    save_weights(path, model, metadata)
+    return path
+
+
+def weights_or_random(weights: Path | None) -> tuple[Path, str]:
+    """The given weight file, or random small weights in a temporary folder; and a description."""
+    if weights is not None:
+        return weights, str(weights)
+    folder = Path(tempfile.mkdtemp(prefix="icnet_reliability_"))
+    return random_weights(folder), "random weights, width 0.125, network input 65x129"
+
+
+class NodeUnderTest:
+    """``segmentation_node`` in namespace ``namespace``, logging to ``log_path``."""
+
+    def __init__(self, namespace: str, weights: Path, log_path: Path, parameters: dict[str, Any],
+                 transport: str = "raw") -> None:
+        self.namespace = "/" + namespace.strip("/")
+        self.transport = transport
+        self.prefix = f"{self.namespace.strip('/')}/icnet_segmenter"
+        target = ReplayTarget(topic="", kind=transport, namespace=self.namespace)
+        self._process = NodeProcess(target, weights, log_path, params_file=shipped_file("config/icnet.yaml"),
+                                    parameters=parameters)
+        self.log_path = log_path
+        self.pid = self._process.process.pid
+        self._psutil = psutil.Process(self.pid)
+
+    @property
+    def input_topic(self) -> str:
+        return f"{self.namespace}/image" + ("/compressed" if self.transport == "compressed" else "")
+
+    def topic(self, name: str) -> str:
+        return f"{self.namespace}/{name}"
+
+    def alive(self) -> bool:
+        return self._process.alive()
+
+    def returncode(self) -> int | None:
+        return self._process.process.poll()
+
+    def rss_bytes(self) -> int:
+        """The node process's resident set size."""
+        return self._psutil.memory_info().rss
+
+    def stop(self, signum: int = signal.SIGINT, timeout: float = 10.0) -> dict[str, Any]:
+        """Send ``signum`` and wait: the exit status and how long the node took to stop."""
+        if not self.alive():
+            return {"signal": signal.Signals(signum).name, "returncode": self.returncode(), "seconds": 0.0,
+                    "was_running": False}
+        start = time.monotonic()
+        self._process.process.send_signal(signum)
+        try:
+            code = self._process.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        seconds = time.monotonic() - start
+        self._process.stop()    # kills what is left, closes the log
+        return {"signal": signal.Signals(signum).name, "returncode": code, "seconds": round(seconds, 3),
+                "was_running": True}
+
+    def last_line(self) -> str:
+        return self._process.last_line()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A class mask as it arrived: when (monotonic), its size and encoding."""
+
+    arrived: float
+    height: int
+    width: int
+    encoding: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """One /diagnostics report of a node: its stamp and every status's level, message and values."""
+
+    stamp_ns: int
+    statuses: dict[str, dict[str, Any]]
+
+    def values(self, task: str) -> dict[str, str]:
+        return self.statuses[task]["values"]
+
+    def counters(self) -> dict[str, Any]:
+        """The pipeline's frame counters as numbers, refusals per reason under ``refused_by_reason``."""
+        values = self.values("pipeline")
+        refused = {key[len("Frames refused ("):-1]: int(value) for key, value in values.items()
+                   if key.startswith("Frames refused (")}
+        return {"received": int(values["Frames received"]), "processed": int(values["Frames processed"]),
+                "dropped": int(values["Frames dropped"]), "refused": int(values["Frames refused"]),
+                "refused_by_reason": refused, "failures": int(values["Inference failures"]),
+                "in_flight": int(values["Frames in flight"])}
+
+
+def stamp_ns(stamp: Time) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+@dataclass
+class Link:
+    """The client's end of one node: its input publisher and what the node answered."""
+
+    node: NodeUnderTest
+    publisher: Any = None
+    mask_subscription: Any = None
+    answers: dict[int, Answer] = field(default_factory=dict)
+    timings: dict[int, dict[str, float]] = field(default_factory=dict)
+    reports: deque = field(default_factory=lambda: deque(maxlen=100))
+    condition: threading.Condition = field(default_factory=threading.Condition)
+
+    def publish(self, msg: Image | CompressedImage | bytes) -> None:
+        self.publisher.publish(msg)
+
+    def on_mask(self, msg: Image) -> None:
+        with self.condition:
+            self.answers[stamp_ns(msg.header.stamp)] = Answer(time.monotonic(), msg.height, msg.width, msg.encoding)
+            self.condition.notify_all()
+
+    def on_timing(self, msg: DiagnosticArray) -> None:
+        values = {kv.key: float(kv.value) for status in msg.status for kv in status.values}
+        with self.condition:
+            self.timings[stamp_ns(msg.header.stamp)] = values
+
+    def on_report(self, stamp: int, statuses: dict[str, dict[str, Any]]) -> None:
+        with self.condition:
+            self.reports.append(Report(stamp, statuses))
+            self.condition.notify_all()
+
+    def _wait(self, predicate: Callable[[], Any], timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        with self.condition:
+            while True:
+                value = predicate()
+                remaining = deadline - time.monotonic()
+                if value or remaining <= 0:
+                    return value
+                self.condition.wait(min(remaining, 0.5))
+
+    def wait_answer(self, stamp: int, timeout: float) -> Answer | None:
+        """The class mask stamped ``stamp`` (removed from the record), or None after ``timeout``."""
+        answer = self._wait(lambda: self.answers.get(stamp), timeout)
+        if answer is not None:
+            with self.condition:
+                self.answers.pop(stamp, None)
+        return answer
+
+    def take_timing(self, stamp: int) -> dict[str, float] | None:
+        with self.condition:
+            return self.timings.pop(stamp, None)
+
+    def report_after(self, stamp: int, timeout: float) -> Report | None:
+        """The first report stamped at or after ``stamp`` (ns, system clock), or None after ``timeout``."""
+        return self._wait(lambda: next((r for r in self.reports if r.stamp_ns >= stamp), None), timeout)
+
+    def latest_report(self) -> Report | None:
+        with self.condition:
+            return self.reports[-1] if self.reports else None
+
+
+class Client:
+    """An rclpy node in this process, spun by a background thread, talking to nodes under test."""
+
+    def __init__(self, name: str) -> None:
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = Node(name, context=self.context)
+        self.links: list[Link] = []
+        self._last_stamp = 0
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RECEIVE_QOS)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, name="reliability-client", daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    def in_executor(self, function: Callable[[], Any], timeout: float = 20.0) -> Any:
+        """Run ``function`` in the executor's thread (entities are created there) and return its result."""
+        task = self.executor.create_task(function)
+        deadline = time.monotonic() + timeout
+        while not task.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the client's executor did not run a task in time")
+            time.sleep(0.005)
+        return task.result()
+
+    def link(self, node: NodeUnderTest, timing: bool = False) -> Link:
+        """Publish to ``node`` and record its class masks (and ``timing`` messages)."""
+        link = Link(node)
+        msg_type = CompressedImage if node.transport == "compressed" else Image
+
+        def create() -> None:
+            link.publisher = self.node.create_publisher(msg_type, node.input_topic, SEND_QOS)
+            link.mask_subscription = self.node.create_subscription(
+                Image, node.topic("class_mask"), link.on_mask, RECEIVE_QOS)
+            if timing:
+                self.node.create_subscription(DiagnosticArray, node.topic("timing"), link.on_timing, RECEIVE_QOS)
+        self.in_executor(create)
+        self.links.append(link)
+        return link
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        grouped: dict[str, dict[str, dict[str, Any]]] = {}
+        for status in msg.status:
+            prefix, _, task = status.name.rpartition(": ")
+            grouped.setdefault(prefix, {})[task] = {
+                "level": ord(status.level) if isinstance(status.level, bytes) else int(status.level),
+                "message": status.message, "values": {kv.key: kv.value for kv in status.values}}
+        stamp = stamp_ns(msg.header.stamp)
+        for link in self.links:
+            statuses = grouped.get(link.node.prefix)
+            if statuses and "pipeline" in statuses:
+                link.on_report(stamp, statuses)
+
+    def next_stamp(self) -> Time:
+        """A header stamp (system time, ns) never handed out before."""
+        self._last_stamp = max(time.time_ns(), self._last_stamp + 1)
+        return Time(sec=self._last_stamp // 1_000_000_000, nanosec=self._last_stamp % 1_000_000_000)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(5.0)
+
+
+def wait_serving(link: Link, probe: Callable[[Time], Image | CompressedImage], client: Client,
+                 timeout: float = START_TIMEOUT_S) -> None:
+    """Until ``link``'s node answers a probe frame; RuntimeError naming the log if it died or never did.
+
+    The node's input matching this client's publisher is not enough: a best-effort frame
+    sent before the node has matched the publisher in turn is lost, so probes are re-sent.
+    """
+    deadline = time.monotonic() + timeout
+    node = link.node
+    while time.monotonic() < deadline:
+        if not node.alive():
+            raise RuntimeError(f"segmentation_node exited with {node.returncode()}: {node.last_line()} "
+                               f"(log: {node.log_path})")
+        if link.publisher.get_subscription_count() and link.mask_subscription.get_publisher_count():
+            stamp = client.next_stamp()
+            link.publish(probe(stamp))
+            if link.wait_answer(stamp_ns(stamp), 1.0) is not None:
+                return
+        else:
+            time.sleep(0.05)
+    raise RuntimeError(f"segmentation_node in {node.namespace} did not answer within {timeout:.0f} s "
+                       f"(log: {node.log_path})")
+
+
+def rss_summary(samples: list[tuple[float, int]], warmup_fraction: float = 0.1) -> dict[str, float]:
+    """Memory over a run from (progress, rss bytes) samples: the median of the samples just
+    after warm-up (the first ``warmup_fraction`` of the progress) against the median of the
+    last tenth; growth in MiB and percent, and the range after warm-up."""
+    import numpy as np
+
+    if len(samples) < 4:
+        return {"samples": len(samples)}
+    progress = np.array([p for p, _ in samples], float)
+    rss = np.array([r for _, r in samples], float) / MIB
+    end = progress[-1]
+    after = progress >= progress[0] + (end - progress[0]) * warmup_fraction
+    if after.sum() < 4:
+        after[:] = True
+    steady = rss[after]
+    tenth = max(1, len(steady) // 10)
+    start_mib, end_mib = float(np.median(steady[:tenth])), float(np.median(steady[-tenth:]))
+    return {"samples": len(samples), "first_mib": round(float(rss[0]), 1),
+            "after_warmup_mib": round(start_mib, 1), "end_mib": round(end_mib, 1),
+            "growth_mib": round(end_mib - start_mib, 2),
+            "growth_percent": round(100.0 * (end_mib - start_mib) / start_mib, 3),
+            "min_after_warmup_mib": round(float(steady.min()), 1),
+            "max_after_warmup_mib": round(float(steady.max()), 1)}

@@ -1,0 +1,94 @@
+"""Files named by parameters are untrusted: the node checks the paths before use and refuses
+a corrupt weight or label file with one clear log line, exiting with status 1.
+
+Weight files are never unpickled (``test/runtime/test_weights.py``: a crafted ``.pth``
+payload never runs); missing files are in ``test/ros/test_node_startup.py``; truncated and
+broken bags are refused by ``icnet-eval`` (``test/eval``). All the node processes here
+start at once: most exit before torch is even imported.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+import yaml
+from ros_harness import SegmenterProcess
+
+pytestmark = pytest.mark.ros
+
+NAMES = [f"class {i}" for i in range(19)]
+
+
+def _cases(folder, tiny_weights) -> dict[str, tuple[dict, str]]:
+    """case -> (parameters, the words the log must hold)."""
+    data = tiny_weights.read_bytes()
+    (folder / "truncated.safetensors").write_bytes(data[: len(data) // 3])
+    (folder / "binary.yaml").write_bytes(bytes(range(256)) * 4)
+    (folder / "broken.yaml").write_text("names: [road, sidewalk\ncolors: {")
+    (folder / "no_colors.yaml").write_text(yaml.safe_dump({"name": "x", "names": NAMES}))
+    (folder / "three.yaml").write_text(yaml.safe_dump({"names": NAMES[:3], "colors": [[1, 2, 3]] * 3}))
+    (folder / "a_directory").mkdir()
+    weights = str(tiny_weights)
+    return {
+        "truncated-weights": ({"weights": str(folder / "truncated.safetensors")},
+                              "is not a readable safetensors file"),
+        "weights-directory": ({"weights": str(folder / "a_directory")}, "is not a file"),
+        "weights-device": ({"weights": "/dev/zero"}, "weights file '/dev/zero' is not a file"),
+        "binary-labels": ({"weights": weights, "labels_file": str(folder / "binary.yaml")},
+                          "binary.yaml is not UTF-8 text"),
+        "broken-yaml-labels": ({"weights": weights, "labels_file": str(folder / "broken.yaml")},
+                               "broken.yaml is not valid yaml"),
+        "labels-without-colors": ({"weights": weights, "labels_file": str(folder / "no_colors.yaml")},
+                                  "no_colors.yaml: a label set needs 'names' and 'colors'"),
+        "labels-of-another-network": ({"weights": weights, "labels_file": str(folder / "three.yaml")},
+                                      "has 3 classes, the network 19"),
+        "labels-directory": ({"weights": weights, "labels_file": str(folder / "a_directory")},
+                             "is not a file"),
+    }
+
+
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory, tiny_weights, ros_environment) -> dict[str, tuple[SegmenterProcess, str]]:
+    """Every case's node process, all started together, each waited for once."""
+    folder = tmp_path_factory.mktemp("untrusted")
+    processes = {}
+    cases = _cases(folder, tiny_weights)
+    assert sorted(cases) == sorted(CASES)
+    for case, (parameters, words) in cases.items():
+        weights = parameters.pop("weights")
+        processes[case] = (SegmenterProcess(folder, weights=weights, parameters=parameters, name=case), words)
+    yield processes
+    for process, _ in processes.values():
+        process.stop()
+
+
+CASES = ["truncated-weights", "weights-directory", "weights-device", "binary-labels", "broken-yaml-labels",
+         "labels-without-colors", "labels-of-another-network", "labels-directory"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_refused_with_a_clear_error(refusals, case):
+    process, words = refusals[case]
+    try:
+        code = process.process.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the node kept running:\n{process.log()}") from None
+    log = process.log()
+    assert code == 1, log
+    assert words in log, log
+    assert "Traceback" not in log, log
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="running as root: file permissions do not stop reads")
+def test_an_unreadable_weight_file_is_refused(tmp_path, tiny_weights, ros_environment):
+    unreadable = tmp_path / "unreadable.safetensors"
+    unreadable.write_bytes(tiny_weights.read_bytes())
+    unreadable.chmod(0)
+    process = SegmenterProcess(tmp_path, weights=unreadable)
+    try:
+        assert process.process.wait(timeout=60) == 1
+    finally:
+        process.stop()
+    assert "is not readable (permissions)" in process.log()
