@@ -8,9 +8,11 @@ of the scores to the camera size, argmax -> uint8 mask (and float32 confidence) 
 back into pinned memory. Frames are submitted and collected in FIFO order, at most
 ``pipeline_depth`` submissions in flight: on CUDA frame N+1 is decoded and uploaded while frame N
 computes, synchronised with events, and stage times come from CUDA events. On the CPU
-the same steps run at submit time (streams are no-ops) and are timed with
-``perf_counter``; the score resize there uses the exact cell method of
-:mod:`postprocessing`, which skips the work wherever one class wins a whole cell.
+decoding, pre-processing and inference run at submit time and the score resize and
+argmax on a second thread, where they overlap the next frame's inference (torch and
+NumPy release the GIL); stages are timed with ``perf_counter``, and the score resize
+uses the exact cell method of :mod:`postprocessing`, which skips the work wherever one
+class wins a whole cell.
 
 Batches (:meth:`SegmentationEngine.submit_batch`, e.g. one frame per camera): every frame
 is decoded and pre-processed on its own (any sizes: each is resized to the network
@@ -29,6 +31,7 @@ import threading
 import time
 import warnings
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +128,8 @@ class _Job:
 
     tags: list[object]
     decode_ms: list[float]
-    results: deque[SegmentationResult] | None = None  # CPU: finished at submit; CUDA: once done
+    results: deque[SegmentationResult] | None = None  # filled once done
+    future: Future | None = None  # CPU: the score resize on the post-processing thread
     outputs: list[dict[str, torch.Tensor | None]] | None = None  # CUDA: pinned buffers per frame
     events: dict[str, torch.cuda.Event] | None = None
 
@@ -188,6 +192,7 @@ class SegmentationEngine:
         self._jobs: deque[_Job] = deque()
         self._ready = threading.Condition()
         self._cuda = self.device.type == "cuda"
+        self._postprocessor = None if self._cuda else ThreadPoolExecutor(1, "icnet-postprocess")
         if self._cuda:
             torch.backends.cudnn.benchmark = True  # fixed network input size: autotune once
             if self.dtype == torch.float32:  # fp32 means fp32 (process-wide flags): CPU and CUDA agree
@@ -251,7 +256,15 @@ class SegmentationEngine:
             if not self._jobs:
                 return None
             job = self._jobs[0]
-        if job.results is None:
+        if job.results is None and job.future is not None:
+            try:
+                job.results = job.future.result(timeout)
+            except TimeoutError:
+                return None
+            except (RuntimeError, MemoryError) as error:
+                self._drop_oldest()
+                raise self._failed(error) from error
+        elif job.results is None:
             if not self._wait(job.events["done"], timeout):
                 return None
             job.results = self._finish_cuda(job)
@@ -301,6 +314,8 @@ class SegmentationEngine:
         """Drop pending frames and release the model and (GPU) memory. Idempotent."""
         if self._cuda and self.model is not None:
             torch.cuda.synchronize(self.device)
+        if self._postprocessor is not None:
+            self._postprocessor.shutdown(wait=True, cancel_futures=True)
         with self._ready:
             self._jobs.clear()
             self._ready.notify_all()
@@ -317,6 +332,12 @@ class SegmentationEngine:
         self.close()
 
     # --- shared steps ----------------------------------------------------------------
+
+    def _drop_oldest(self) -> None:
+        """Forget the oldest submission (its inference failed)."""
+        with self._ready:
+            self._jobs.popleft()
+            self._ready.notify_all()
 
     def _check_empty(self, caller: str) -> None:
         if self.pending():
@@ -394,7 +415,7 @@ class SegmentationEngine:
         kind = "out of memory" if _is_out_of_memory(error) else "inference failed"
         return EngineError(f"{kind} on {self.device}: {error}")
 
-    # --- CPU: everything at submit time --------------------------------------------
+    # --- CPU: inference at submit time, the score resize on a second thread --------------
 
     def _run_cpu(self, staged: list[_Staged], tags: list[object], want_confidence: bool,
                  want_rgb: bool) -> _Job:
@@ -409,22 +430,28 @@ class SegmentationEngine:
                 preprocessed = time.perf_counter()
                 logits = self.model(x)
                 inferred = time.perf_counter()
-                outputs = [self._upsample(logits[i], item.size, want_confidence)
-                           for i, item in enumerate(staged)]
-                postprocessed = time.perf_counter()  # already NumPy: nothing to download
         except (RuntimeError, MemoryError) as error:
             raise self._failed(error) from error
-        done = time.perf_counter()
-        marks = (start, uploaded, preprocessed, inferred, postprocessed, done)
-        shared = {stage: (marks[i + 1] - marks[i]) * 1000.0 for i, stage in enumerate(STAGES[1:])}
-        results = deque()
-        for item, tag, (mask, confidence) in zip(staged, tags, outputs):
-            rgb = None
-            if want_rgb:  # a view of the message buffer is copied: the caller may reuse it
-                rgb = item.array if item.array.flags.owndata else item.array.copy()
-            results.append(SegmentationResult(tag, mask, confidence, rgb,
-                                              {"decode": item.decode_ms, **shared}, len(staged)))
-        return _Job(tags, [item.decode_ms for item in staged], results=results)
+        timings = {"upload": (uploaded - start) * 1e3, "preprocess": (preprocessed - uploaded) * 1e3,
+                   "inference": (inferred - preprocessed) * 1e3}
+        rgbs = [None] * len(staged)
+        if want_rgb:  # a view of the message buffer is copied now: the caller may reuse it
+            rgbs = [item.array if item.array.flags.owndata else item.array.copy() for item in staged]
+        future = self._postprocessor.submit(self._postprocess_cpu, staged, tags, rgbs, logits, timings,
+                                            want_confidence)
+        return _Job(tags, [item.decode_ms for item in staged], future=future)
+
+    def _postprocess_cpu(self, staged: list[_Staged], tags: list[object], rgbs: list, logits: torch.Tensor,
+                         timings: dict[str, float], want_confidence: bool) -> deque[SegmentationResult]:
+        """Score resize and argmax of one submission (on the post-processing thread)."""
+        start = time.perf_counter()
+        with torch.inference_mode():
+            outputs = [self._upsample(logits[i], item.size, want_confidence) for i, item in enumerate(staged)]
+        # Already NumPy: nothing to download.
+        shared = {**timings, "postprocess": (time.perf_counter() - start) * 1e3, "download": 0.0}
+        return deque(SegmentationResult(tag, mask, confidence, rgb, {"decode": item.decode_ms, **shared},
+                                        len(staged))
+                     for item, tag, rgb, (mask, confidence) in zip(staged, tags, rgbs, outputs))
 
     # --- CUDA: streams, pinned buffers, events ---------------------------------------
 
@@ -491,9 +518,7 @@ class SegmentationEngine:
                 time.sleep(0.0005)
             return True
         except RuntimeError as error:  # an asynchronous CUDA error surfaces here
-            with self._ready:
-                self._jobs.popleft()
-                self._ready.notify_all()
+            self._drop_oldest()
             raise self._failed(error) from error
 
     def _finish_cuda(self, job: _Job) -> deque[SegmentationResult]:

@@ -20,13 +20,19 @@ Everything runs on real processes over real DDS: ``segmentation_node`` and the e
   against N nodes with one camera each, all alive at once and measured in alternation:
   latency of N frames sent together, throughput with every camera publishing faster
   than the model, memory (PSS of the node processes), and the model-only batching gain.
+- ``threads``: the model alone (the engine, in the measuring process) with torch using
+  1 thread and one per core, interleaved: what ``cpu_threads`` does on this machine.
+
+Each measuring process also reports how many cores it could actually use (two threads
+of matrix products against one): on a CPU shared with other work, pipelining and
+separate processes gain only what is free.
 
 Fast DDS profiles (``--profiles``): ``shm`` runs every process with the project's
 shared-memory profile (``config/fastdds_shm.xml``); ``default`` with Fast DDS's built-in
 transports, where a best-effort subscriber loses frames above about 500 KB: the node's
 and the echo's inputs then subscribe reliably (``input_qos_reliability:=reliable``).
-Frames unanswered within ``--answer-timeout`` are counted as lost. The cameras part
-runs under the first profile only.
+Frames unanswered within ``--answer-timeout`` are counted as lost. The cameras and
+threads parts run under the first profile only.
 
 Results: JSON (every sample, machine, versions, settings) and Markdown in ``--out-dir``,
 named ``node_<machine kind>_<date>[_n]``.
@@ -53,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = "icnet_ros.bench.node/1"
-PARTS = ("overhead", "pipelining", "cameras")
+PARTS = ("overhead", "pipelining", "cameras", "threads")
 PROFILES = ("shm", "default")
 OVERHEAD_TARGET = 1.1
 PIPELINING_TARGET = 0.95
@@ -571,6 +577,45 @@ def measure_cameras(client: Client, one: list[Target], separate: list[Target], e
     return result
 
 
+def measure_threads(engine, frames: list, size: tuple[int, int], settings: Settings) -> dict[str, Any]:
+    """The model alone with 1 torch thread and one per core, in interleaved rounds."""
+    import torch
+    counts = sorted({1, len(os.sched_getaffinity(0))})
+    samples: dict[int, list[float]] = {count: [] for count in counts}
+    for index in range(settings.warmup + settings.frames):
+        for count in counts if index % 2 == 0 else counts[::-1]:
+            torch.set_num_threads(count)
+            elapsed = _timed(engine.segment, frames[index % len(frames)])
+            if index >= settings.warmup:
+                samples[count].append(elapsed)
+    torch.set_num_threads(settings.cpu_threads or counts[-1])
+    summary = {str(count): stats(values) for count, values in samples.items()}
+    return {"size": list(size), "model_ms": summary,
+            "speedup_all_cores": summary["1"]["p50"] / summary[str(counts[-1])]["p50"]}
+
+
+def cpu_parallelism(seconds: float = 0.25) -> float:
+    """Cores this process gets right now: CPU time over wall time of two threads of
+    (GIL-free) matrix products, each running for ``seconds``."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    matrix = torch.randn(512, 512)
+
+    def work() -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            matrix @ matrix
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    wall, cpu = time.perf_counter(), time.process_time()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    torch.set_num_threads(threads)
+    return (time.process_time() - cpu) / (time.perf_counter() - wall)
+
+
 def _node_parameters(settings: Settings, weights: str, profile: str, warmup: tuple[int, int],
                      **extra: Any) -> dict[str, Any]:
     return {"weights": weights, "device": settings.device, "precision": settings.precision,
@@ -592,7 +637,9 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
     profile, weights, logs = request["profile"], request["weights"], Path(request["log_dir"])
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     single = bool({"overhead", "pipelining"} & set(settings.parts))
-    counts = settings.cameras if "cameras" in settings.parts and request["cameras"] else []
+    first = request["first"]  # the cameras and threads parts run under the first profile only
+    counts = settings.cameras if "cameras" in settings.parts and first else []
+    threads = "threads" in settings.parts and first
     qos = _node_parameters(settings, weights, profile, (0, 0))["input_qos_reliability"]
     sizes = list(settings.sizes if single else []) + ([settings.camera_size] if counts else [])
     largest = max(sizes, key=lambda s: s[0] * s[1])
@@ -627,7 +674,7 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
             "machine": machine_info([engine.device.type]), "versions": versions(),
             "profile": profile, "fastdds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"),
             "input_qos": qos, "engine": {"device": str(engine.device), "input_size": list(engine.input_size)},
-            "overhead": [], "pipelining": [], "cameras": []}
+            "overhead": [], "pipelining": [], "cameras": [], "threads": [], "cores_available": []}
         client = Client()
         separate = [(Target(client, f"/bench/node{n}/image", f"/bench/node{n}/", timing=True), process)
                     for n, process in enumerate(separate_processes)]
@@ -641,12 +688,13 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
         targets += [target for group in multi.values() for target in group]
         client.spin()
         # While the nodes start: the frames and the model alone's warm-up.
-        frames = {size: street_frames(*size, count=4) for size in settings.sizes} if single else {}
+        frames = {size: street_frames(*size, count=4) for size in settings.sizes} if single or threads else {}
         for size in frames:
             engine.warmup(size)
         camera_frames = street_frames(*settings.camera_size, count=max(counts)) if counts else []
         _log(f"[{profile}] waiting for {len(processes)} nodes")
         _wait_ready(targets, processes, _image(np.zeros((8, 8, 3), np.uint8)))
+        result["cores_available"].append(cpu_parallelism())
         for size in settings.sizes if single else []:
             model_ms = None
             if "overhead" in settings.parts:
@@ -659,12 +707,18 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
                     model_ms = _median([_timed(engine.segment, frames[size][0]) for _ in range(3)])
                 _log(f"[{profile}] pipelining at {size[0]}x{size[1]}")
                 result["pipelining"].append(measure_pipelining(node, frames[size], size, model_ms, settings))
+        result["cores_available"].append(cpu_parallelism())
         for count in counts:
             _log(f"[{profile}] {count} cameras at {settings.camera_size[0]}x{settings.camera_size[1]}")
             engine.warmup(settings.camera_size, batch_size=count)
             result["cameras"].append(measure_cameras(
                 client, multi[count], [t for t, _ in separate[:count]], engine, camera_frames, settings,
                 {"one_node": [multi_processes[count]], "separate_nodes": [p for _, p in separate[:count]]}))
+        if threads:
+            for size in frames:
+                _log(f"[{profile}] model alone, 1 thread vs one per core, at {size[0]}x{size[1]}")
+                result["threads"].append(measure_threads(engine, frames[size], size, settings))
+            result["cores_available"].append(cpu_parallelism())
     finally:
         _log(f"[{profile}] stopping the nodes")
         stop_all(processes)
@@ -715,7 +769,7 @@ def run_benchmark(settings: Settings) -> tuple[dict[str, Any], Path, Path]:
             "shm_profile": str(shm), "profiles": {}}
         for number, profile in enumerate(settings.profiles):
             request = {"settings": asdict(settings), "profile": profile, "weights": str(weights),
-                       "log_dir": str(workdir), "cameras": number == 0}
+                       "log_dir": str(workdir), "first": number == 0}
             request_path, result_path = workdir / f"{profile}_request.json", workdir / f"{profile}_result.json"
             request_path.write_text(json.dumps(request))
             code = subprocess.call([sys.executable, "-m", "icnet_ros.tools.node_bench", "_client",
@@ -762,6 +816,9 @@ def markdown(report: dict[str, Any]) -> str:
              f"Weights: {report['weights']}. Device {settings['device']}, {settings['precision']}, "
              f"cpu_threads {settings['cpu_threads']}. Times in ms.", ""]
     profiles = report["profiles"]
+    lines += ["Cores this benchmark could use (two threads of matrix products; 2.0 = two free cores), "
+              "measured during each profile's run: " + "; ".join(
+                  f"{name} {', '.join(f'{v:.2f}' for v in p['cores_available'])}" for name, p in profiles.items()), ""]
     if any(p["overhead"] for p in profiles.values()):
         lines += ["## Node overhead (one frame at a time, interleaved rounds)", "",
                   "| profile | input QoS | camera | frames (lost node/echo) | model only p50 | transport floor "
@@ -824,6 +881,18 @@ def markdown(report: dict[str, Any]) -> str:
             model = run["model_only"]
             lines.append(f"| {run['cameras']} | {_ms(model['single_ms'])} | {_ms(model['batch_ms'])} | "
                          f"{_f(run['model_batch_gain'])} |")
+        lines.append("")
+    for name, profile in profiles.items():
+        if not profile["threads"]:
+            continue
+        lines += [f"## The model alone: torch threads ({name} run)", "",
+                  "| camera | 1 thread p50 (p90) | one per core p50 (p90) | speed-up |", "|---|---|---|---|"]
+        for run in profile["threads"]:
+            ordered = sorted(run["model_ms"].items(), key=lambda item: int(item[0]))
+            one, every = ordered[0], ordered[-1]
+            lines.append(f"| {run['size'][0]}x{run['size'][1]} | {_ms(one[1])} ({_ms(one[1], 'p90')}) | "
+                         f"{_ms(every[1])} ({_ms(every[1], 'p90')}) [{every[0]} threads] | "
+                         f"{_f(run['speedup_all_cores'])} |")
         lines.append("")
     return "\n".join(lines)
 

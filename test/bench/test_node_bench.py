@@ -43,7 +43,7 @@ def test_files_environment_and_settings(report):
     profile = data["profiles"]["shm"]
     assert profile["fastdds_profile"] == data["shm_profile"] and profile["input_qos"] == "best_effort"
     markdown = files[1].read_text()
-    for heading in ("## Node overhead", "## Pipelining", "## Many cameras"):
+    for heading in ("## Node overhead", "## Pipelining", "## Many cameras", "## The model alone"):
         assert heading in markdown
 
 
@@ -77,6 +77,13 @@ def test_cameras_fields(report):
         assert result["frame_latency_ms"]["n"] == 2 and _number(result["set_latency_ms"]["p50"])
     assert 1 <= run["one_node"]["batch_size_together"]["max"] <= 2
     assert _number(run["model_only"]["batch_ms"]["p50"]) and _number(run["model_batch_gain"])
+
+
+def test_threads_and_available_cores(report):
+    profile = report[0]["profiles"]["shm"]
+    (run,) = profile["threads"]
+    assert run["size"] == [64, 128] and run["model_ms"]["1"]["n"] == 2 and _number(run["speedup_all_cores"])
+    assert len(profile["cores_available"]) == 3 and all(_number(v) for v in profile["cores_available"])
 
 
 def test_bad_settings_are_refused_with_the_reason(capsys):
