@@ -30,12 +30,13 @@ ways: overwritten in DDS before the node took it (the node never sees it) or rep
 in the node's one-frame slot (the node counts it as dropped). The nodes therefore
 subscribe reliably with a deep queue (``input_qos_reliability:=reliable``,
 ``input_qos_depth:=100``; ``--best-effort`` keeps the shipped sensor-data QoS) and the
-malformed messages are paced (``--gap-ms``, doubled after a batch that lost or dropped
-one). After each batch's good frame is answered, the first ``/diagnostics`` report made
-after that answer gives the node's counters, and the batch must add up exactly:
-``received = deliverable sent``, ``received = processed + refused + dropped +
-failures``, refusals per reason as classified (a shortfall only where the node counted
-drops), ``processed = 1``. The resident memory of each node is sampled at every
+malformed messages are paced (``--gap-ms``, doubled up to 64 ms after each batch that
+lost or dropped one). After each batch's good frame is answered, the first
+``/diagnostics`` report made after that answer gives the node's counters, and the batch
+must add up exactly: ``received = deliverable sent``, ``received = processed + refused
++ dropped + failures``, refusals per reason as classified (a shortfall only where the
+node counted drops), ``processed = 1``. A drop is counted, so not silent, but it is
+reported apart from the refusals. The resident memory of each node is sampled at every
 checkpoint; at the end each node is stopped with SIGINT and must exit 0.
 
 Writes a JSON report (``--output``) and prints a summary; exit status 0 when every
@@ -71,6 +72,7 @@ FLOAT_ENCODINGS = {"32FC1": (1, np.float32), "32FC3": (3, np.float32), "64FC1": 
 COMPRESSED_FORMATS = ("jpeg", "png", "rgb8; jpeg compressed bgr8", "bgr8; png compressed bgr8", "", "tiff",
                       "webp", "x" * 300)
 MEMORY_FLAT_PERCENT = 2.0
+MAX_GAP_S = 0.064
 
 
 # ---------------------------------------------------------------------------- messages
@@ -541,7 +543,7 @@ class Fuzzer:
                         f"{good.size[0]}x{good.size[1]}", "answered": answer is not None,
                 "delta": delta, "refused": dict(refused), "lost_before_node": lost})
         if lost or delta["dropped"]:
-            self.gap_s = min(self.gap_s * 2, 0.064)
+            self.gap_s = min(self.gap_s * 2, MAX_GAP_S)
             self.gap_max_s = max(self.gap_max_s, self.gap_s)
             self.gap_raises += 1
 

@@ -2,9 +2,9 @@
 a corrupt weight or label file with one clear log line, exiting with status 1.
 
 Weight files are never unpickled (``test/runtime/test_weights.py``: a crafted ``.pth``
-payload never runs); missing files are in ``test/ros/test_node_startup.py``; truncated and
-broken bags are refused by ``icnet-eval`` (``test/eval``). All the node processes here
-start at once: most exit before torch is even imported.
+payload never runs); missing files are in ``test/ros/test_node_startup.py``; truncated
+bags are refused by ``icnet-eval`` in ``test/eval``, a bag holding a corrupt message here.
+All the node processes here start at once: most exit before torch is even imported.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+import numpy as np
 import pytest
 import yaml
 from ros_harness import SegmenterProcess
@@ -92,3 +93,26 @@ def test_an_unreadable_weight_file_is_refused(tmp_path, tiny_weights, ros_enviro
     finally:
         process.stop()
     assert "is not readable (permissions)" in process.log()
+
+
+def test_icnet_eval_refuses_a_bag_with_a_corrupt_message(tmp_path, tiny_weights, capsys):
+    """Truncated bags are tested with icnet-eval (test/eval); a readable bag may still hold a
+    message that is not valid CDR."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from icnet_ros.runtime.bag_writing import TYPESTORE, image_message
+    from icnet_ros.tools.evaluate_bag import main
+
+    bag = tmp_path / "corrupt_message"
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connection = writer.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        for index in range(3):
+            stamp = 1_700_000_000_000_000_000 + index * 100_000_000
+            data = bytes(TYPESTORE.serialize_cdr(image_message(np.zeros((8, 8, 3), np.uint8), stamp, "camera"),
+                                                 "sensor_msgs/msg/Image"))
+            writer.write(connection, stamp, data[:30] if index == 1 else data)
+    assert main([str(bag), "--weights", str(tiny_weights), "-o", str(tmp_path / "report"), "--no-progress",
+                 "--threads", "1"]) == 2
+    error = capsys.readouterr().err
+    assert "a message on /camera/image_raw" in error and "cannot be decoded" in error, error
+    assert "Traceback" not in error
