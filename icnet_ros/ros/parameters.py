@@ -15,9 +15,10 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-# The weights used when ``weights`` is ''. None until the project ships default weights
-# (the weights issue fills this in with the path of the installed file).
-DEFAULT_WEIGHTS: Path | None = None
+from icnet_ros.runtime.default_weights import default_weights_path
+
+# The weights used when ``weights`` is '': the demo weights shipped in the package.
+DEFAULT_WEIGHTS: Path = default_weights_path()
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
@@ -182,9 +183,9 @@ def weights_path(value: str) -> Path:
     """The weight file named by the ``weights`` parameter ('' = the default weights)."""
     if value:
         return readable_file(value, "weights file")
-    if DEFAULT_WEIGHTS is None:
+    if not DEFAULT_WEIGHTS.is_file():
         raise ConfigurationError(
             "weights are required: set the 'weights' parameter to an icnet_ros .safetensors "
-            "file (e.g. -p weights:=/path/to/icnet.safetensors); this installation ships no "
-            "default weights")
+            "file (e.g. -p weights:=/path/to/icnet.safetensors); the default demo weights "
+            f"{DEFAULT_WEIGHTS} are missing from this installation")
     return readable_file(str(DEFAULT_WEIGHTS), "default weights file")

@@ -185,6 +185,9 @@ class SegmentationNode(LifecycleNode):
 
     def _load_engine(self) -> None:
         weights = weights_path(self._config["weights"])
+        if not self._config["weights"]:
+            self.get_logger().info(f"weights: '' -> using the demo weights {weights} (ICNet width 0.25 trained "
+                                   "on synthetic street scenes; set 'weights' for a real camera)")
         labels = None
         if self._config["labels_file"]:
             labels = LabelSet.from_file(readable_file(self._config["labels_file"], "labels_file"))

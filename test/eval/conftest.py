@@ -6,13 +6,9 @@ import random
 from pathlib import Path
 
 import pytest
+from eval_support import FRAMES, RATE, REPO, SIZE
 
 from icnet_ros.tools.make_sample_bag import write_sample_bag
-
-REPO = Path(__file__).resolve().parents[2]
-FRAMES = 6
-RATE = 10.0
-SIZE = (64, 128)
 
 
 @pytest.fixture(scope="session")

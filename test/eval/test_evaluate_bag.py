@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import FRAMES, SIZE
+from eval_support import FRAMES, SIZE
 from test_make_sample_bag import read_bag
 
 from icnet_ros.runtime.bag_writing import BagWriter, image_message

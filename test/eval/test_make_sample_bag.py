@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from conftest import FRAMES, RATE, SIZE
+from eval_support import FRAMES, RATE, SIZE
 from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 

@@ -16,7 +16,7 @@ from std_msgs.msg import Header
 
 from icnet_ros.ros.image_messages import image_array, image_msg
 from icnet_ros.ros.latest_frame import LatestSlot
-from icnet_ros.ros.parameters import (PARAMETERS, SPECS, ConfigurationError, RuntimeSettings,
+from icnet_ros.ros.parameters import (DEFAULT_WEIGHTS, PARAMETERS, SPECS, ConfigurationError, RuntimeSettings,
                                       check_read_only, readable_file, weights_path)
 from icnet_ros.ros.qos import qos_profile
 
@@ -59,8 +59,7 @@ def test_read_only_values_are_checked_with_the_reason():
 
 
 def test_paths_are_checked_before_use(tmp_path):
-    with pytest.raises(ConfigurationError, match="weights are required"):
-        weights_path("")
+    assert weights_path("") == DEFAULT_WEIGHTS  # '' = the demo weights shipped in the package
     with pytest.raises(ConfigurationError, match="does not exist"):
         weights_path(str(tmp_path / "missing.safetensors"))
     with pytest.raises(ConfigurationError, match="is not a file"):

@@ -69,12 +69,11 @@ def test_compressed_input_in_a_namespace_with_a_custom_label_set(start_segmenter
 
 
 @pytest.mark.parametrize("weights, parameters, message", [
-    ("", {}, "weights are required"),
     ("/nonexistent/icnet.safetensors", {}, "does not exist"),
     (None, {"precision": "fp64"}, "precision must be one of fp32, fp16, bf16"),
     (None, {"input_height": 129}, "input_height and input_width"),
     (None, {"labels_file": "/nonexistent/labels.yaml"}, "labels_file '/nonexistent/labels.yaml' does not exist"),
-], ids=["no-weights", "missing-weights", "bad-precision", "half-input-size", "missing-labels"])
+], ids=["missing-weights", "bad-precision", "half-input-size", "missing-labels"])
 def test_unusable_settings_stop_the_node_with_the_reason(tmp_path, tiny_weights, ros_environment,
                                                          weights, parameters, message):
     process = SegmenterProcess(tmp_path, weights=tiny_weights if weights is None else weights,
