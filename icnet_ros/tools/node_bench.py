@@ -5,23 +5,27 @@ Everything runs on real processes over real DDS: ``segmentation_node`` and the e
 "camera") that publishes frames and receives the answers. Parts (``--parts``):
 
 - ``overhead``: one frame at a time, in rounds that interleave three measurements of
-  the same frame (the order rotated every round, so load from other processes hits
-  all alike): the node end to end (publish -> ``class_mask`` received), the transport
+  the same frame (every order in turn, so load from other processes hits all alike): the node end to end (publish -> ``class_mask`` received), the transport
   floor (the echo node answering with a mask-sized ``mono8`` image, no model) and the
   model alone (``SegmentationEngine.segment`` in the measuring process, same weights,
   device, precision and threads). Target: node p50 <= 1.1 x (model p50 + floor p50).
 - ``pipelining``: the camera publishes faster than the model (``--camera-factor`` x
   the model-only rate) for ``--pipeline-seconds``; the sustained output rate is
   compared with 1 / (slowest pipeline unit), from the node's own per-frame timings:
-  on the CPU the submitter thread (decode through download: the engine runs every
-  stage at submit) and the publisher thread; on CUDA also the upload and compute
-  streams. Target: rate >= 0.95 / slowest.
+  on the CPU the submitter thread (decode through inference), the engine's
+  post-processing thread (score resize, argmax) and the publisher thread; on CUDA the
+  submitter thread, the upload and compute streams and the publisher thread. Target:
+  rate >= 0.95 / slowest. (The units share the machine's cores: where fewer cores are
+  free than units are busy, the rate falls towards 1 / their sum.)
 - ``cameras``: one node serving N cameras (``image_topics``, batched forward passes)
   against N nodes with one camera each, all alive at once and measured in alternation:
   latency of N frames sent together, throughput with every camera publishing faster
   than the model, memory (PSS of the node processes), and the model-only batching gain.
-- ``threads``: the model alone (the engine, in the measuring process) with torch using
-  1 thread and one per core, interleaved: what ``cpu_threads`` does on this machine.
+- ``engine``: the engine alone, in the measuring process, interleaved: torch with 1
+  thread against one per core (what ``cpu_threads`` does here; at most 20 rounds per
+  size), and frames one at a time (``segment``) against pipelined (``submit`` /
+  ``collect``, ``pipeline_depth`` 2: on the CPU the score resize of one frame overlaps
+  the next frame's inference) in 6 rounds of 8 frames.
 
 Each measuring process also reports how many cores it could actually use (two threads
 of matrix products against one): on a CPU shared with other work, pipelining and
@@ -32,7 +36,7 @@ shared-memory profile (``config/fastdds_shm.xml``); ``default`` with Fast DDS's 
 transports, where a best-effort subscriber loses frames above about 500 KB: the node's
 and the echo's inputs then subscribe reliably (``input_qos_reliability:=reliable``).
 Frames unanswered within ``--answer-timeout`` are counted as lost. The cameras and
-threads parts run under the first profile only.
+engine parts run under the first profile only.
 
 Results: JSON (every sample, machine, versions, settings) and Markdown in ``--out-dir``,
 named ``node_<machine kind>_<date>[_n]``.
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import math
 import os
@@ -59,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = "icnet_ros.bench.node/1"
-PARTS = ("overhead", "pipelining", "cameras", "threads")
+PARTS = ("overhead", "pipelining", "cameras", "engine")
 PROFILES = ("shm", "default")
 OVERHEAD_TARGET = 1.1
 PIPELINING_TARGET = 0.95
@@ -67,6 +72,7 @@ ENGINE_STAGES = ("decode", "upload", "preprocess", "inference", "postprocess", "
 NODE_STAGES = ENGINE_STAGES + ("publish",)
 START_TIMEOUT_S = 120.0
 MAX_CAMERA_HZ = 200.0
+SETTLE_S = 0.02  # between two measurements of a round: the previous one's stragglers finish
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -93,6 +99,7 @@ class Settings:
     camera_size: tuple[int, int] = (512, 1024)
     rounds: int = 15
     throughput_seconds: float = 6.0
+    throughput_blocks: int = 6
     answer_timeout: float = 30.0
     fastdds_profile: str | None = None
     out_dir: str = "bench/results"
@@ -386,12 +393,14 @@ def measure_overhead(client: Client, node: Target, echo: Target, engine, frames:
     """Interleaved rounds: node end to end, echo (transport floor), model alone."""
     messages = [_image(rgb) for rgb in frames]
     rows, lost = [], {"node": 0, "echo": 0}
-    kinds = ("echo", "node", "model")
+    # Every order in turn: each measurement follows each other one equally often.
+    orders = list(itertools.permutations(("echo", "node", "model")))
     for index in range(settings.warmup + settings.frames):
         frame_id = f"{size[0]}x{size[1]}-{index}"
         frame = index % len(frames)
         row: dict[str, Any] = {"frame": frame_id}
-        for kind in kinds[index % 3:] + kinds[:index % 3]:
+        for kind in orders[index % len(orders)]:
+            time.sleep(SETTLE_S)
             if kind == "model":
                 start = time.perf_counter()
                 result = engine.segment(frames[frame])
@@ -434,7 +443,8 @@ def _units(stages: dict[str, float], device: str) -> dict[str, float]:
                 "upload stream": stages["upload"],
                 "compute stream (preprocess..download)": sum(stages[s] for s in ENGINE_STAGES[2:]),
                 "publisher thread (publish)": stages["publish"]}
-    return {"submitter thread (decode..download)": sum(stages[s] for s in ENGINE_STAGES),
+    return {"submitter thread (decode..inference)": sum(stages[s] for s in ENGINE_STAGES[:4]),
+            "post-processing thread": stages["postprocess"] + stages["download"],
             "publisher thread (publish)": stages["publish"]}
 
 
@@ -500,6 +510,7 @@ def measure_pipelining(node: Target, frames: list, size: tuple[int, int], model_
         "slowest_ms": units[slowest], "bound_hz": 1e3 / units[slowest],
         "ratio": output_rate * units[slowest] / 1e3,
         "target_met": output_rate * units[slowest] / 1e3 >= PIPELINING_TARGET,
+        "serial_bound_hz": 1e3 / sum(units.values()),
         "stage_pipeline_bound_hz": 1e3 / max(stages[s] for s in NODE_STAGES),
     }
 
@@ -545,7 +556,7 @@ def measure_cameras(client: Client, one: list[Target], separate: list[Target], e
     throughput: dict[str, list[float]] = {mode: [] for mode in modes}
     batches: list[float] = []
     _log(f"{count} cameras: throughput")
-    for block in range(4):
+    for block in range(settings.throughput_blocks):
         mode = list(modes)[block % 2]
         targets = modes[mode]
         sent, start, end = _publish_for(targets, messages, rate, settings.throughput_seconds, f"tp{block}")
@@ -577,12 +588,13 @@ def measure_cameras(client: Client, one: list[Target], separate: list[Target], e
     return result
 
 
-def measure_threads(engine, frames: list, size: tuple[int, int], settings: Settings) -> dict[str, Any]:
-    """The model alone with 1 torch thread and one per core, in interleaved rounds."""
+def measure_engine(engine, frames: list, size: tuple[int, int], settings: Settings) -> dict[str, Any]:
+    """The engine alone: 1 torch thread against one per core, and one frame at a time
+    against pipelined, each pair in interleaved rounds."""
     import torch
     counts = sorted({1, len(os.sched_getaffinity(0))})
     samples: dict[int, list[float]] = {count: [] for count in counts}
-    for index in range(settings.warmup + settings.frames):
+    for index in range(settings.warmup + min(settings.frames, 20)):
         for count in counts if index % 2 == 0 else counts[::-1]:
             torch.set_num_threads(count)
             elapsed = _timed(engine.segment, frames[index % len(frames)])
@@ -590,8 +602,28 @@ def measure_threads(engine, frames: list, size: tuple[int, int], settings: Setti
                 samples[count].append(elapsed)
     torch.set_num_threads(settings.cpu_threads or counts[-1])
     summary = {str(count): stats(values) for count, values in samples.items()}
+
+    def sequential() -> None:
+        for frame in batch:
+            engine.segment(frame)
+
+    def pipelined() -> None:
+        for frame in batch:
+            engine.submit(frame)
+            if engine.pending() == engine.pipeline_depth:
+                engine.collect()
+        while engine.pending():
+            engine.collect()
+    batch = [frames[i % len(frames)] for i in range(8)]
+    rates: dict[str, list[float]] = {"sequential": [], "pipelined": []}
+    for index in range(6):
+        for mode in ("sequential", "pipelined") if index % 2 == 0 else ("pipelined", "sequential"):
+            rates[mode].append(len(batch) * 1e3 / _timed(sequential if mode == "sequential" else pipelined))
     return {"size": list(size), "model_ms": summary,
-            "speedup_all_cores": summary["1"]["p50"] / summary[str(counts[-1])]["p50"]}
+            "speedup_all_cores": summary["1"]["p50"] / summary[str(counts[-1])]["p50"],
+            "overlap": {"fps": {mode: stats(values) for mode, values in rates.items()},
+                        "pipeline_depth": engine.pipeline_depth,
+                        "gain": _median(rates["pipelined"]) / _median(rates["sequential"])}}
 
 
 def cpu_parallelism(seconds: float = 0.25) -> float:
@@ -637,9 +669,9 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
     profile, weights, logs = request["profile"], request["weights"], Path(request["log_dir"])
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     single = bool({"overhead", "pipelining"} & set(settings.parts))
-    first = request["first"]  # the cameras and threads parts run under the first profile only
+    first = request["first"]  # the cameras and engine parts run under the first profile only
     counts = settings.cameras if "cameras" in settings.parts and first else []
-    threads = "threads" in settings.parts and first
+    engine_part = "engine" in settings.parts and first
     qos = _node_parameters(settings, weights, profile, (0, 0))["input_qos_reliability"]
     sizes = list(settings.sizes if single else []) + ([settings.camera_size] if counts else [])
     largest = max(sizes, key=lambda s: s[0] * s[1])
@@ -667,14 +699,14 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
         from icnet_ros.runtime.engine import SegmentationEngine
-        from icnet_ros.tools.bench import machine_info, versions
+        from icnet_ros.tools.bench import machine_info
         engine = SegmentationEngine(weights, device=settings.device, precision=settings.precision,
                                     cpu_threads=settings.cpu_threads or None)
         result: dict[str, Any] = {
             "machine": machine_info([engine.device.type]), "versions": versions(),
             "profile": profile, "fastdds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"),
             "input_qos": qos, "engine": {"device": str(engine.device), "input_size": list(engine.input_size)},
-            "overhead": [], "pipelining": [], "cameras": [], "threads": [], "cores_available": []}
+            "overhead": [], "pipelining": [], "cameras": [], "engine": [], "cores_available": []}
         client = Client()
         separate = [(Target(client, f"/bench/node{n}/image", f"/bench/node{n}/", timing=True), process)
                     for n, process in enumerate(separate_processes)]
@@ -688,7 +720,7 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
         targets += [target for group in multi.values() for target in group]
         client.spin()
         # While the nodes start: the frames and the model alone's warm-up.
-        frames = {size: street_frames(*size, count=4) for size in settings.sizes} if single or threads else {}
+        frames = {size: street_frames(*size, count=4) for size in settings.sizes} if single or engine_part else {}
         for size in frames:
             engine.warmup(size)
         camera_frames = street_frames(*settings.camera_size, count=max(counts)) if counts else []
@@ -714,10 +746,10 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
             result["cameras"].append(measure_cameras(
                 client, multi[count], [t for t, _ in separate[:count]], engine, camera_frames, settings,
                 {"one_node": [multi_processes[count]], "separate_nodes": [p for _, p in separate[:count]]}))
-        if threads:
+        if engine_part:
             for size in frames:
-                _log(f"[{profile}] model alone, 1 thread vs one per core, at {size[0]}x{size[1]}")
-                result["threads"].append(measure_threads(engine, frames[size], size, settings))
+                _log(f"[{profile}] engine alone at {size[0]}x{size[1]}")
+                result["engine"].append(measure_engine(engine, frames[size], size, settings))
             result["cores_available"].append(cpu_parallelism())
     finally:
         _log(f"[{profile}] stopping the nodes")
@@ -728,6 +760,23 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
             engine.close()
         _log(f"[{profile}] done")
     return result
+
+
+def versions() -> dict[str, str | None]:
+    """Python and the installed distributions that matter here (read, not imported)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+    found = {name: installed(name) for name in (
+        "torch", "numpy", "opencv-python-headless", "opencv-python", "ros-rclpy", "ros-rmw-fastrtps-cpp",
+        "ros-fastdds")}
+    return {"python": platform.python_version(), "ros_distro": os.environ.get("ROS_DISTRO"),
+            **{name: value for name, value in found.items() if value is not None}}
 
 
 def _timed(function, *args) -> float:
@@ -847,14 +896,16 @@ def markdown(report: dict[str, Any]) -> str:
     if any(p["pipelining"] for p in profiles.values()):
         lines += ["## Pipelining (camera faster than the model)", "",
                   "| profile | camera | camera Hz | output Hz | slowest unit | its ms | 1 / slowest (Hz) | "
-                  "output / bound | answered / sent | latency p50 | per-stage pipeline bound (Hz) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "output / bound | 1 / sum of units (Hz) | answered / sent | latency p50 | "
+                  "per-stage pipeline bound (Hz) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, profile in profiles.items():
             for run in profile["pipelining"]:
                 lines.append(
                     f"| {name} | {run['size'][0]}x{run['size'][1]} | {_f(run['camera_hz'], 1)} | "
                     f"{_f(run['output_hz'], 1)} | {run['slowest_unit']} | {_f(run['slowest_ms'], 1)} | "
-                    f"{_f(run['bound_hz'], 1)} | {_f(run['ratio'])} | {run['answered']}/{run['sent']} | "
+                    f"{_f(run['bound_hz'], 1)} | {_f(run['ratio'])} | {_f(run['serial_bound_hz'], 1)} | "
+                    f"{run['answered']}/{run['sent']} | "
                     f"{_ms(run['latency_ms'])} | {_f(run['stage_pipeline_bound_hz'], 1)} |")
         lines.append("")
     for name, profile in profiles.items():
@@ -883,16 +934,22 @@ def markdown(report: dict[str, Any]) -> str:
                          f"{_f(run['model_batch_gain'])} |")
         lines.append("")
     for name, profile in profiles.items():
-        if not profile["threads"]:
+        if not profile["engine"]:
             continue
-        lines += [f"## The model alone: torch threads ({name} run)", "",
+        lines += [f"## The engine alone ({name} run)", "", "Torch threads (`cpu_threads`), ms per frame:", "",
                   "| camera | 1 thread p50 (p90) | one per core p50 (p90) | speed-up |", "|---|---|---|---|"]
-        for run in profile["threads"]:
+        for run in profile["engine"]:
             ordered = sorted(run["model_ms"].items(), key=lambda item: int(item[0]))
             one, every = ordered[0], ordered[-1]
             lines.append(f"| {run['size'][0]}x{run['size'][1]} | {_ms(one[1])} ({_ms(one[1], 'p90')}) | "
                          f"{_ms(every[1])} ({_ms(every[1], 'p90')}) [{every[0]} threads] | "
                          f"{_f(run['speedup_all_cores'])} |")
+        lines += ["", "One frame at a time (`segment`) against pipelined (`submit`/`collect`), frames/s:", "",
+                  "| camera | one at a time p50 | pipelined p50 | gain |", "|---|---|---|---|"]
+        for run in profile["engine"]:
+            fps = run["overlap"]["fps"]
+            lines.append(f"| {run['size'][0]}x{run['size'][1]} | {_ms(fps['sequential'])} | "
+                         f"{_ms(fps['pipelined'])} | {_f(run['overlap']['gain'])} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -923,7 +980,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--camera-size", default="512x1024", help="camera size of the cameras part")
     parser.add_argument("--rounds", type=int, default=15, help="latency rounds of the cameras part")
     parser.add_argument("--throughput-seconds", type=float, default=6.0,
-                        help="length of each of the 4 alternating throughput blocks (cameras)")
+                        help="length of each alternating throughput block (cameras)")
+    parser.add_argument("--throughput-blocks", type=int, default=6,
+                        help="alternating throughput blocks, half per setup (cameras; even, at least 2)")
     parser.add_argument("--answer-timeout", type=float, default=30.0, help="seconds before a frame counts as lost")
     parser.add_argument("--fastdds-profile", default=None, help="the shared-memory profile (default: the project's)")
     parser.add_argument("--out-dir", default="bench/results", help="where the JSON and Markdown go")
@@ -934,6 +993,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     for name in ("frames", "rounds"):
         if getattr(args, name) < 1:
             raise BenchError(f"--{name} must be at least 1")
+    if args.throughput_blocks < 2 or args.throughput_blocks % 2:
+        raise BenchError("--throughput-blocks must be even and at least 2")
     if args.warmup < 0 or args.cpu_threads < 0 or args.camera_factor <= 0:
         raise BenchError("--warmup and --cpu-threads must be >= 0, --camera-factor positive")
     if min(args.pipeline_seconds, args.throughput_seconds, args.answer_timeout) <= 0:
@@ -953,7 +1014,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
                     device=args.device, precision=args.precision, cpu_threads=args.cpu_threads,
                     pipeline_seconds=args.pipeline_seconds, camera_factor=args.camera_factor, cameras=cameras,
                     camera_size=parse_size(args.camera_size), rounds=args.rounds,
-                    throughput_seconds=args.throughput_seconds, answer_timeout=args.answer_timeout,
+                    throughput_seconds=args.throughput_seconds, throughput_blocks=args.throughput_blocks,
+                    answer_timeout=args.answer_timeout,
                     fastdds_profile=args.fastdds_profile, out_dir=args.out_dir)
 
 
