@@ -5,10 +5,11 @@ Everything runs on real processes over real DDS: ``segmentation_node`` and the e
 "camera") that publishes frames and receives the answers. Parts (``--parts``):
 
 - ``overhead``: one frame at a time, in rounds that interleave three measurements of
-  the same frame (every order in turn, so load from other processes hits all alike): the node end to end (publish -> ``class_mask`` received), the transport
-  floor (the echo node answering with a mask-sized ``mono8`` image, no model) and the
-  model alone (``SegmentationEngine.segment`` in the measuring process, same weights,
-  device, precision and threads). Target: node p50 <= 1.1 x (model p50 + floor p50).
+  the same frame (every order in turn, so load from other processes hits all alike):
+  the node end to end (publish -> ``class_mask`` received), the transport floor (the
+  echo node answering with a mask-sized ``mono8`` image, no model) and the model alone
+  (``SegmentationEngine.segment`` in the measuring process, same weights, device,
+  precision and threads). Target: node p50 <= 1.1 x (model p50 + floor p50).
 - ``pipelining``: the camera publishes faster than the model (``--camera-factor`` x
   the model-only rate) for ``--pipeline-seconds``; the sustained output rate is
   compared with 1 / (slowest pipeline unit), from the node's own per-frame timings:
@@ -388,7 +389,7 @@ def _stage_medians(timings: Sequence[dict[str, float]], keys: Sequence[str]) -> 
     return {key: _median([t[key] for t in timings if key in t]) for key in keys}
 
 
-def measure_overhead(client: Client, node: Target, echo: Target, engine, frames: list, size: tuple[int, int],
+def measure_overhead(node: Target, echo: Target, engine, frames: list, size: tuple[int, int],
                      settings: Settings) -> dict[str, Any]:
     """Interleaved rounds: node end to end, echo (transport floor), model alone."""
     messages = [_image(rgb) for rgb in frames]
@@ -486,7 +487,7 @@ def _steady_rate(times: list[float], start: float, end: float) -> tuple[float, i
 
 
 def measure_pipelining(node: Target, frames: list, size: tuple[int, int], model_ms: float,
-                       settings: Settings) -> dict[str, Any]:
+                       settings: Settings, device: str) -> dict[str, Any]:
     """The camera faster than the model: sustained output rate against 1 / slowest unit."""
     messages = [_image(rgb) for rgb in frames]
     rate = min(MAX_CAMERA_HZ, settings.camera_factor * 1e3 / model_ms)
@@ -499,7 +500,7 @@ def measure_pipelining(node: Target, frames: list, size: tuple[int, int], model_
     output_rate, counted = _steady_rate([a[2][0] for a in answered], start, end)
     timings = [a[3][1] for a in answered if a[3] is not None]
     stages = _stage_medians(timings, NODE_STAGES)
-    units = _units(stages, settings.device)
+    units = _units(stages, device)
     slowest = max(units, key=units.get)
     node.clear()
     return {
@@ -515,7 +516,7 @@ def measure_pipelining(node: Target, frames: list, size: tuple[int, int], model_
     }
 
 
-def measure_cameras(client: Client, one: list[Target], separate: list[Target], engine, frames: list,
+def measure_cameras(one: list[Target], separate: list[Target], engine, frames: list,
                     settings: Settings, processes: dict[str, list[NodeProcess]]) -> dict[str, Any]:
     """One node with N cameras against N nodes: latency, throughput, memory, model batching."""
     count = len(one)
@@ -731,20 +732,21 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
             model_ms = None
             if "overhead" in settings.parts:
                 _log(f"[{profile}] overhead at {size[0]}x{size[1]}")
-                overhead = measure_overhead(client, node, echo, engine, frames[size], size, settings)
+                overhead = measure_overhead(node, echo, engine, frames[size], size, settings)
                 result["overhead"].append(overhead)
                 model_ms = (overhead["summary"]["model_ms"] or {}).get("p50")
             if "pipelining" in settings.parts:
                 if model_ms is None:
                     model_ms = _median([_timed(engine.segment, frames[size][0]) for _ in range(3)])
                 _log(f"[{profile}] pipelining at {size[0]}x{size[1]}")
-                result["pipelining"].append(measure_pipelining(node, frames[size], size, model_ms, settings))
+                result["pipelining"].append(measure_pipelining(
+                    node, frames[size], size, model_ms, settings, engine.device.type))
         result["cores_available"].append(cpu_parallelism())
         for count in counts:
             _log(f"[{profile}] {count} cameras at {settings.camera_size[0]}x{settings.camera_size[1]}")
             engine.warmup(settings.camera_size, batch_size=count)
             result["cameras"].append(measure_cameras(
-                client, multi[count], [t for t, _ in separate[:count]], engine, camera_frames, settings,
+                multi[count], [t for t, _ in separate[:count]], engine, camera_frames, settings,
                 {"one_node": [multi_processes[count]], "separate_nodes": [p for _, p in separate[:count]]}))
         if engine_part:
             for size in frames:
@@ -865,9 +867,10 @@ def markdown(report: dict[str, Any]) -> str:
              f"Weights: {report['weights']}. Device {settings['device']}, {settings['precision']}, "
              f"cpu_threads {settings['cpu_threads']}. Times in ms.", ""]
     profiles = report["profiles"]
+    cores = "; ".join(f"{name} {', '.join(f'{v:.2f}' for v in p['cores_available'])}"
+                      for name, p in profiles.items())
     lines += ["Cores this benchmark could use (two threads of matrix products; 2.0 = two free cores), "
-              "measured during each profile's run: " + "; ".join(
-                  f"{name} {', '.join(f'{v:.2f}' for v in p['cores_available'])}" for name, p in profiles.items()), ""]
+              f"measured during each profile's run: {cores}", ""]
     if any(p["overhead"] for p in profiles.values()):
         lines += ["## Node overhead (one frame at a time, interleaved rounds)", "",
                   "| profile | input QoS | camera | frames (lost node/echo) | model only p50 | transport floor "
@@ -878,11 +881,12 @@ def markdown(report: dict[str, Any]) -> str:
                 s = run["summary"]
                 lines.append(
                     f"| {name} | {profile['input_qos']} | {run['size'][0]}x{run['size'][1]} | {run['frames']} "
-                    f"({run['lost']['node']}/{run['lost']['echo']}) | {_ms(s['model_ms'])} | {_ms(s['echo_ms'])} | "
+                    f"({run['lost']['node']}/{run['lost']['echo']}) | {_ms(s['model_ms'])} | "
+                    f"{_ms(s['echo_ms'])} | "
                     f"{_f(s.get('sum_p50_ms'), 1)} | {_ms(s['node_ms'])} ({_ms(s['node_ms'], 'p90')}) | "
                     f"{_f(s.get('ratio'))} | {_f(s.get('overhead_ms'), 1)} |")
-        lines += ["", "Inside the node (p50 of its `timing` topic) and the model alone (p50 of the engine's stages):",
-                  "", "| profile | camera | where | " + " | ".join(NODE_STAGES) + " | age |",
+        lines += ["", "Inside the node (p50 of its `timing` topic) and the model alone (p50 of the engine's "
+                  "stages):", "", "| profile | camera | where | " + " | ".join(NODE_STAGES) + " | age |",
                   "|---|---|---|" + "---|" * (len(NODE_STAGES) + 1)]
         for name, profile in profiles.items():
             for run in profile["overhead"]:
@@ -983,8 +987,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="length of each alternating throughput block (cameras)")
     parser.add_argument("--throughput-blocks", type=int, default=6,
                         help="alternating throughput blocks, half per setup (cameras; even, at least 2)")
-    parser.add_argument("--answer-timeout", type=float, default=30.0, help="seconds before a frame counts as lost")
-    parser.add_argument("--fastdds-profile", default=None, help="the shared-memory profile (default: the project's)")
+    parser.add_argument("--answer-timeout", type=float, default=30.0,
+                        help="seconds before a frame counts as lost")
+    parser.add_argument("--fastdds-profile", default=None,
+                        help="the shared-memory profile (default: the project's)")
     parser.add_argument("--out-dir", default="bench/results", help="where the JSON and Markdown go")
     return parser
 
