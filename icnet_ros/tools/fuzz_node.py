@@ -462,10 +462,9 @@ class Fuzzer:
         from icnet_ros.tools.node_session import wait_serving
 
         for transport, link in self.links.items():
-            generator = self.generators[transport]
+            frame = self.generators[transport].good().message   # one draw, however many probes it takes
 
-            def probe(stamp, generator=generator):
-                frame = generator.good().message
+            def probe(stamp, frame=frame):
                 frame.header.stamp = stamp
                 return frame
             wait_serving(link, probe, self.client)

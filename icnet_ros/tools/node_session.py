@@ -46,13 +46,15 @@ START_TIMEOUT_S = 120.0
 
 
 def isolate(domain_id: int | None = None) -> dict[str, str]:
-    """A private ROS domain on this host and the shipped SHM profile, for this process and its children."""
+    """A private ROS domain on this host and the shipped SHM profile, for this process and its
+    children; returns the environment that matters to the node (with any ``MALLOC_*``)."""
     os.environ["ROS_DOMAIN_ID"] = str(domain_id if domain_id is not None
                                       else random.SystemRandom().randint(1, 200))
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     use_shipped_profile()
-    return {key: os.environ.get(key, "") for key in
-            ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE")}
+    # The allocator's settings change the node's resident memory: a report names them.
+    return {key: os.environ.get(key, "") for key in os.environ if key.startswith("MALLOC_")
+            or key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE")}
 
 
 def random_weights(folder: Path, width: float = 0.125, input_size: tuple[int, int] = (65, 129),

@@ -1,4 +1,4 @@
-"""The fuzzing tool, short: 400 malformed messages and 50 good frames to two real nodes (raw
+"""The fuzzing tool, short: 300 malformed messages and 50 good frames to two real nodes (raw
 and compressed input). The long run (10,000 messages) is in docs/reliability/."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = pytest.mark.ros
 
-MALFORMED, BATCH = 400, 8
+MALFORMED, BATCH = 300, 6
 
 
 @pytest.fixture(scope="module")

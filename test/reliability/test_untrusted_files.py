@@ -35,7 +35,6 @@ def _cases(folder, tiny_weights) -> dict[str, tuple[dict, str]]:
     return {
         "truncated-weights": ({"weights": str(folder / "truncated.safetensors")},
                               "is not a readable safetensors file"),
-        "weights-directory": ({"weights": str(folder / "a_directory")}, "is not a file"),
         "weights-device": ({"weights": "/dev/zero"}, "weights file '/dev/zero' is not a file"),
         "binary-labels": ({"weights": weights, "labels_file": str(folder / "binary.yaml")},
                           "binary.yaml is not UTF-8 text"),
@@ -65,7 +64,7 @@ def refusals(tmp_path_factory, tiny_weights, ros_environment) -> dict[str, tuple
         process.stop()
 
 
-CASES = ["truncated-weights", "weights-directory", "weights-device", "binary-labels", "broken-yaml-labels",
+CASES = ["truncated-weights", "weights-device", "binary-labels", "broken-yaml-labels",
          "labels-without-colors", "labels-of-another-network", "labels-directory"]
 
 
