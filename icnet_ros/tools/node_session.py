@@ -227,10 +227,6 @@ class Link:
         """The first report stamped at or after ``stamp`` (ns, system clock), or None after ``timeout``."""
         return self._wait(lambda: next((r for r in self.reports if r.stamp_ns >= stamp), None), timeout)
 
-    def latest_report(self) -> Report | None:
-        with self.condition:
-            return self.reports[-1] if self.reports else None
-
 
 class Client:
     """An rclpy node in this process, spun by a background thread, talking to nodes under test."""

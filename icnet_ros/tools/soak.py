@@ -29,7 +29,6 @@ import os
 import platform
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -174,10 +173,9 @@ def stream(args: argparse.Namespace) -> dict:
             # Answers and timeouts.
             now = time.monotonic()
             for stamp in list(sent):
-                answer = session.link.answers.get(stamp)
+                answer = session.link.wait_answer(stamp, 0)
                 if answer is not None:
                     latencies.append((answer.arrived - sent.pop(stamp)) * 1e3)
-                    session.link.wait_answer(stamp, 0)
                     timing = session.link.take_timing(stamp)
                     if timing is not None:
                         ages.append(timing["age_ms"])
