@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -151,6 +152,7 @@ class Settings:
     compile_mode: str = "default"
     ort_spinning: bool = False
     out_dir: str = "bench/results"
+    label: str = ""
 
 
 @dataclass
@@ -241,6 +243,8 @@ def _choices(text: str, allowed: Sequence[str], what: str) -> list[str]:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    if args.label and not re.fullmatch(r"[a-z0-9-]+", args.label):
+        raise BenchError(f"--label {args.label!r}: use lower-case letters, digits and '-'")
     if args.repeats < 1 or args.warmup < 0 or args.batch < 1 or args.threads < 0:
         raise BenchError("--repeats and --batch must be at least 1, --warmup and --threads at least 0")
     default_devices = "cpu,cuda" if torch.cuda.is_available() else "cpu"
@@ -253,7 +257,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         warmup=args.warmup, repeats=args.repeats, batch=args.batch,
         threads=args.threads or torch.get_num_threads(), seed=args.seed,
         memory=not args.no_memory, compile_mode=args.compile_mode,
-        ort_spinning=args.ort_spinning, out_dir=args.out_dir,
+        ort_spinning=args.ort_spinning, out_dir=args.out_dir, label=args.label,
     )
 
 
@@ -407,31 +411,42 @@ def build_model(name: str, seed: int, state: dict[str, torch.Tensor] | None = No
     return model.eval()
 
 
-class _BlobCounter(TorchDispatchMode):
-    """Sums the bytes of every tensor an op creates (views excluded)."""
+class _TensorBytes(TorchDispatchMode):
+    """Bytes of the tensors ops create (views excluded): in total, and the peak held at once."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.bytes = 0
+        self.total = self.live = self.peak = 0
+
+    def _free(self, nbytes: int) -> None:
+        self.live -= nbytes
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         if not func.is_view:
-            self.bytes += sum(t.numel() * t.element_size() for t in tree_flatten(out)[0]
-                              if isinstance(t, torch.Tensor))
+            for tensor in tree_flatten(out)[0]:
+                if isinstance(tensor, torch.Tensor):
+                    nbytes = tensor.numel() * tensor.element_size()
+                    self.total += nbytes
+                    self.live += nbytes
+                    weakref.finalize(tensor, self._free, nbytes)
+            self.peak = max(self.peak, self.live)
         return out
 
 
 def model_costs(name: str, height: int, width: int) -> dict[str, float]:
-    """Multiply-accumulates and the bytes of all intermediate tensors (shapes only, no compute).
+    """Multiply-accumulates and activation memory of the eager forward (shapes only, no compute).
 
-    ``all_blobs_mb`` is the memory of a framework that keeps every intermediate of the
-    forward (as Caffe does, the paper's framework), fp32, batch 1.
+    ``all_blobs_mb``: every intermediate tensor, as held by a framework that keeps them
+    all (the paper's Caffe keeps every blob). ``live_peak_mb``: the most tensor bytes
+    alive at once in PyTorch's eager forward (intermediates freed when unused): what
+    ``torch.cuda.max_memory_allocated`` counts beyond weights and input. fp32, batch 1.
     """
     model = MODELS[name]().eval().to("meta")
-    with torch.no_grad(), FlopCounterMode(display=False) as flops, _BlobCounter() as blobs:
+    with torch.no_grad(), FlopCounterMode(display=False) as flops, _TensorBytes() as tensors:
         model(torch.empty(1, 3, height, width, device="meta"))
-    return {"gmac": round(flops.get_total_flops() / 2e9, 3), "all_blobs_mb": round(blobs.bytes / 2**20, 1)}
+    return {"gmac": round(flops.get_total_flops() / 2e9, 3), "all_blobs_mb": round(tensors.total / 2**20, 1),
+            "live_peak_mb": round(tensors.peak / 2**20, 1)}
 
 
 # ---------------------------------------------------------------------------- backends
@@ -802,17 +817,27 @@ def _find(results: list[dict[str, Any]], **key: Any) -> dict[str, Any] | None:
     return None
 
 
+def _paired(slow: dict[str, Any], fast: dict[str, Any]) -> float:
+    """Median over rounds of slow/fast, both timed in the same round (robust to load drifts)."""
+    pairs = zip(slow["latency_ms"]["samples"], fast["latency_ms"]["samples"])
+    return statistics.median(a / b for a, b in pairs)
+
+
 def ratios(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """ICNet vs baseline, the branches against each other, backends against eager fp32."""
-    groups = sorted({(r["height"], r["width"], r["device"], r["precision"], r["backend"])
-                     for r in results if r["status"] == "ok"})
+    """ICNet vs baseline, the branches against each other, backends against eager fp32.
+
+    Ratios of medians, and (``*_paired``) the median of the per-round ratios.
+    """
+    groups = list(dict.fromkeys((r["height"], r["width"], r["device"], r["precision"], r["backend"])
+                                for r in results if r["status"] == "ok"))  # in run order
     icnet_vs_baseline, branches = [], []
     for height, width, device, precision, backend in groups:
         key = dict(height=height, width=width, device=device, precision=precision, backend=backend)
         rows = {m: _find(results, model=m, **key) for m in MODELS}
         base, full = rows["baseline"], rows["sub124"]
         if base and full:
-            entry = {**key, "speedup": base["latency_ms"]["median"] / full["latency_ms"]["median"]}
+            entry = {**key, "speedup": base["latency_ms"]["median"] / full["latency_ms"]["median"],
+                     "speedup_paired": _paired(base, full)}
             if base.get("peak_mem_bytes") and full.get("peak_mem_bytes"):
                 entry["memory_saving"] = base["peak_mem_bytes"] / full["peak_mem_bytes"]
             icnet_vs_baseline.append(entry)
@@ -823,7 +848,7 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                              if "sub124" in present else None})
     backend_speedup = []
     for model in MODELS:
-        for height, width, device in sorted({(r["height"], r["width"], r["device"]) for r in results}):
+        for height, width, device in dict.fromkeys((r["height"], r["width"], r["device"]) for r in results):
             ref = _find(results, model=model, height=height, width=width, device=device,
                         precision="fp32", backend="eager")
             candidates = [r for r in results if r["status"] == "ok" and r["model"] == model
@@ -832,11 +857,16 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                 continue
             agreeing = [r for r in candidates if r["outputs"].get("within_tolerance")] or candidates
             best = min(agreeing, key=lambda r: r["latency_ms"]["median"])
+            best32 = min((r for r in agreeing if r["precision"] == "fp32"),
+                         key=lambda r: r["latency_ms"]["median"], default=ref)
             backend_speedup.append({
                 "model": model, "height": height, "width": width, "device": device,
                 "best_backend": best["backend"], "best_precision": best["precision"],
                 "speedup_vs_eager_fp32": ref["latency_ms"]["median"] / best["latency_ms"]["median"],
-                "outputs": best["outputs"],
+                "speedup_paired": _paired(ref, best), "outputs": best["outputs"],
+                "best_fp32_backend": best32["backend"],
+                "best_fp32_speedup": ref["latency_ms"]["median"] / best32["latency_ms"]["median"],
+                "best_fp32_outputs": best32["outputs"],
             })
     return {"icnet_vs_baseline": icnet_vs_baseline, "branches": branches, "backend_speedup": backend_speedup}
 
@@ -869,7 +899,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Table 3: ICNet (sub124) against the PSPNet50 baseline",
         "",
-        "| source | size | device / precision / backend | baseline ms | ICNet ms | speedup "
+        "| source | size | device / precision / backend | baseline ms | ICNet ms | speedup (paired) "
         "| baseline MB | ICNet MB | memory saving |",
         "|---|---|---|---|---|---|---|---|---|",
         f"| paper | 1024x2048 | {PAPER['device']} | {t3['baseline']['time_ms']} | {t3['sub124']['time_ms']} | "
@@ -881,16 +911,21 @@ def markdown(report: dict[str, Any]) -> str:
         base, full = _find(results, model="baseline", **key), _find(results, model="sub124", **key)
         saving = f"{entry['memory_saving']:.1f}x" if "memory_saving" in entry else "-"
         lines.append(f"| measured | {entry['height']}x{entry['width']} | {entry['device']} / {entry['precision']} / "
-                     f"{entry['backend']} | {_ms(base)} | {_ms(full)} | {entry['speedup']:.1f}x | {_mb(base)} | "
+                     f"{entry['backend']} | {_ms(base)} | {_ms(full)} | {entry['speedup']:.1f}x "
+                     f"({entry.get('speedup_paired', float('nan')):.1f}x) | {_mb(base)} | "
                      f"{_mb(full)} | {saving} |")
     models = report["models"]
     if "baseline" in models and "sub124" in models:
         for size, cost in models["baseline"]["costs"].items():
             full = models["sub124"]["costs"][size]
-            lines.append(f"| no buffer reuse | {size} | every intermediate tensor kept (fp32) | "
+            lines.append(f"| counted | {size} | every intermediate kept (no reuse, like Caffe); fp32 | "
                          f"{cost['gmac']:.0f} GMAC | {full['gmac']:.1f} GMAC | {cost['gmac'] / full['gmac']:.1f}x (MAC) | "
                          f"{cost['all_blobs_mb']:.0f} | {full['all_blobs_mb']:.0f} | "
                          f"{cost['all_blobs_mb'] / full['all_blobs_mb']:.1f}x |")
+            if "live_peak_mb" in cost:
+                lines.append(f"| counted | {size} | eager, unused intermediates freed: peak live tensors; fp32 | | | | "
+                             f"{cost['live_peak_mb']:.0f} | {full['live_peak_mb']:.0f} | "
+                             f"{cost['live_peak_mb'] / full['live_peak_mb']:.1f}x |")
     lines += [
         "",
         "## Table 4: the cascade branches (median ms; in brackets: speedup over the baseline)",
@@ -916,14 +951,17 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Best backend against eager fp32 (outputs within tolerance)",
         "",
-        "| model | size | device | best | speedup | rel L2 | label agreement |",
-        "|---|---|---|---|---|---|---|",
+        "| model | size | device | best | speedup (paired) | rel L2 | label agreement | best fp32 | speedup | rel L2 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in report["ratios"]["backend_speedup"]:
-        out = entry["outputs"]
+        out, out32 = entry["outputs"], entry.get("best_fp32_outputs", {})
         lines.append(f"| {entry['model']} | {entry['height']}x{entry['width']} | {entry['device']} | "
-                     f"{entry['best_precision']} {entry['best_backend']} | {entry['speedup_vs_eager_fp32']:.2f}x | "
-                     f"{out.get('rel_l2', float('nan')):.1e} | {out.get('label_agreement', float('nan')):.4f} |")
+                     f"{entry['best_precision']} {entry['best_backend']} | {entry['speedup_vs_eager_fp32']:.2f}x "
+                     f"({entry.get('speedup_paired', float('nan')):.2f}x) | "
+                     f"{out.get('rel_l2', float('nan')):.1e} | {out.get('label_agreement', float('nan')):.4f} | "
+                     f"{entry.get('best_fp32_backend', '-')} | {entry.get('best_fp32_speedup', float('nan')):.2f}x | "
+                     f"{out32.get('rel_l2', float('nan')):.1e} |")
     lines += [
         "",
         "## All configurations",
@@ -946,21 +984,25 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "Not run:", ""]
         lines += [f"- {device} {precision} {backend}: {status}, {reason}"
                   for device, precision, backend, status, reason in skipped]
-    lines += ["", "## Model costs (fp32, batch 1)", "",
-              "| model | parameters | size | GMAC | all intermediate tensors MB |", "|---|---|---|---|---|"]
+    lines += ["", "## Model costs (fp32, batch 1, counted on the meta device)", "",
+              "| model | parameters | size | GMAC | all intermediate tensors MB | peak live tensors MB (eager) |",
+              "|---|---|---|---|---|---|"]
     for name, info in report["models"].items():
         for size, cost in info["costs"].items():
-            lines.append(f"| {name} | {info['parameters']:,} | {size} | {cost['gmac']:.1f} | {cost['all_blobs_mb']:.0f} |")
+            live = f"{cost['live_peak_mb']:.0f}" if "live_peak_mb" in cost else "-"
+            lines.append(f"| {name} | {info['parameters']:,} | {size} | {cost['gmac']:.1f} | "
+                         f"{cost['all_blobs_mb']:.0f} | {live} |")
     lines += ["", f"Peak memory: {report['settings']['memory_method']}.", ""]
     return "\n".join(lines)
 
 
-def _output_paths(out_dir: Path, kind: str, date: str) -> tuple[Path, Path]:
-    stem = f"model_{kind}_{date}"
-    index = 1
+def _output_paths(out_dir: Path, kind: str, date: str, label: str) -> tuple[Path, Path]:
+    """``model_<kind>_<date>[_<label>][_<n>]``: never overwrites an earlier run."""
+    base = f"model_{kind}_{date}" + (f"_{label}" if label else "")
+    stem, index = base, 1
     while (out_dir / f"{stem}.json").exists():
         index += 1
-        stem = f"model_{kind}_{date}_{index}"
+        stem = f"{base}_{index}"
     return out_dir / f"{stem}.json", out_dir / f"{stem}.md"
 
 
@@ -995,7 +1037,7 @@ def run_model_benchmark(settings: Settings) -> tuple[dict[str, Any], Path, Path]
     report["ratios"] = ratios(report["results"])
     out_dir = Path(settings.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = _output_paths(out_dir, machine["kind"], now.strftime("%Y-%m-%d"))
+    json_path, md_path = _output_paths(out_dir, machine["kind"], now.strftime("%Y-%m-%d"), settings.label)
     json_path.write_text(json.dumps(report, indent=1, default=float) + "\n")
     md_path.write_text(markdown(report))
     return report, json_path, md_path
@@ -1029,7 +1071,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--ort-spinning", action="store_true",
                        help="let onnxruntime's threads spin between ops (off: fairer when interleaved)")
     model.add_argument("--out-dir", default="bench/results", help="where the JSON and Markdown go")
-    report = commands.add_parser("report", help="rewrite the Markdown of a results JSON file and print it")
+    model.add_argument("--label", default="", help="added to the file names (lower-case letters, digits, '-')")
+    report = commands.add_parser(
+        "report", help="rewrite the Markdown of a results JSON file (refreshing its derived ratios and counted costs)")
     report.add_argument("json", type=Path, help="a results file written by icnet-bench model")
     return parser
 
@@ -1040,6 +1084,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             json_path, md_path = args.json, args.json.with_suffix(".md")
             report = _read_report(json_path)
+            for name, info in report["models"].items():  # counted, not measured: refresh
+                info["costs"] = {size: model_costs(name, *map(int, size.split("x"))) for size in info["costs"]}
+            report["ratios"] = ratios(report["results"])
+            json_path.write_text(json.dumps(report, indent=1, default=float) + "\n")
             md_path.write_text(markdown(report))
         else:
             report, json_path, md_path = run_model_benchmark(settings_from_args(args))

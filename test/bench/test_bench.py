@@ -78,9 +78,22 @@ def test_cuda_only_backends_skipped_with_reason(report):
     (["--backends", "onnxruntime+channels_last"], "channels_last does not apply"),
     (["--backends", "tvm"], "unknown backend"),
     (["--models", "resnet"], "unknown model"),
+    (["--label", "Bad Label"], "--label"),
 ])
 def test_bad_options_are_reported_without_traceback(argv, message, capsys, tmp_path):
     assert bench.main(["model", *argv, "--out-dir", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
     assert not list(tmp_path.iterdir())
+
+
+def test_report_rewrites_markdown_from_json(report, tmp_path, capsys):
+    data, files = report
+    copy = tmp_path / files[0].name
+    copy.write_text(files[0].read_text())
+    assert bench.main(["report", str(copy)]) == 0
+    assert copy.with_suffix(".md").read_text() == files[1].read_text()
+    assert json.loads(copy.read_text())["results"] == data["results"]
+    (tmp_path / "other.json").write_text('{"schema": "something else"}')
+    assert bench.main(["report", str(tmp_path / "other.json")]) == 2
+    assert "not an icnet-bench model report" in capsys.readouterr().err
