@@ -80,6 +80,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "N+1 overlaps inference of frame N)", read_only=True, int_range=(1, 8)),
     ParameterSpec("cpu_threads", 0, "PyTorch intra-op threads when running on the CPU; 0 = "
                   "PyTorch's default (one per core)", read_only=True, int_range=(0, 256)),
+    ParameterSpec("cpu_postprocess_thread", True, "On the CPU: score resize and argmax on a second "
+                  "thread, overlapping the next frame's inference (faster with a free core, a "
+                  "little slower on a saturated CPU)", read_only=True),
     ParameterSpec("warmup_height", 0, "Image height used to warm the engine up on activate "
                   "(your camera's); 0 = the network input height", read_only=True,
                   int_range=(0, 16384)),

@@ -199,7 +199,8 @@ class SegmentationNode(LifecycleNode):
             weights, device=self._config["device"], precision=self._config["precision"],
             input_size=(height, width) if height else None, labels=labels,
             pipeline_depth=self._config["pipeline_depth"],
-            cpu_threads=self._config["cpu_threads"] or None)
+            cpu_threads=self._config["cpu_threads"] or None,
+            postprocess_thread=self._config["cpu_postprocess_thread"])
         self._palette = self._engine.labels.palette()
         self._model = diagnostics.ModelInfo(
             weights=weights.name, device=str(self._engine.device), precision=self._engine.precision,

@@ -9,8 +9,9 @@ back into pinned memory. Frames are submitted and collected in FIFO order, at mo
 ``pipeline_depth`` submissions in flight: on CUDA frame N+1 is decoded and uploaded while frame N
 computes, synchronised with events, and stage times come from CUDA events. On the CPU
 decoding, pre-processing and inference run at submit time and the score resize and
-argmax on a second thread, where they overlap the next frame's inference (torch and
-NumPy release the GIL); stages are timed with ``perf_counter``, and the score resize
+argmax on a second thread (``postprocess_thread``), where they overlap the next frame's
+inference (torch and NumPy release the GIL): faster where a core is free, a little
+slower on a saturated CPU; stages are timed with ``perf_counter``, and the score resize
 uses the exact cell method of :mod:`postprocessing`, which skips the work wherever one
 class wins a whole cell.
 
@@ -150,13 +151,14 @@ class SegmentationEngine:
 
     ``cpu_threads`` sets torch's (process-wide) intra-op thread count; None leaves it.
     On a CPU shared with other busy processes one thread can be many times faster than
-    two, whose parallel regions wait for each other.
+    two, whose parallel regions wait for each other. ``postprocess_thread`` (CPU): the
+    score resize and argmax on a second thread; False runs them at submit time.
     """
 
     def __init__(self, weights: str | Path, *, device: str = "auto", precision: str = "fp32",
                  input_size: tuple[int, int] | None = None, labels: LabelSet | None = None,
                  pipeline_depth: int = 2, max_pixels: int = MAX_PIXELS,
-                 cpu_threads: int | None = None) -> None:
+                 cpu_threads: int | None = None, postprocess_thread: bool = True) -> None:
         if cpu_threads is not None:
             if cpu_threads < 1:
                 raise ValueError(f"cpu_threads must be at least 1, got {cpu_threads}")
@@ -192,7 +194,8 @@ class SegmentationEngine:
         self._jobs: deque[_Job] = deque()
         self._ready = threading.Condition()
         self._cuda = self.device.type == "cuda"
-        self._postprocessor = None if self._cuda else ThreadPoolExecutor(1, "icnet-postprocess")
+        self._postprocessor = (ThreadPoolExecutor(1, "icnet-postprocess")
+                               if postprocess_thread and not self._cuda else None)
         if self._cuda:
             torch.backends.cudnn.benchmark = True  # fixed network input size: autotune once
             if self.dtype == torch.float32:  # fp32 means fp32 (process-wide flags): CPU and CUDA agree
@@ -437,13 +440,20 @@ class SegmentationEngine:
         rgbs = [None] * len(staged)
         if want_rgb:  # a view of the message buffer is copied now: the caller may reuse it
             rgbs = [item.array if item.array.flags.owndata else item.array.copy() for item in staged]
+        decode_ms = [item.decode_ms for item in staged]
+        if self._postprocessor is None:
+            try:
+                results = self._postprocess_cpu(staged, tags, rgbs, logits, timings, want_confidence)
+            except (RuntimeError, MemoryError) as error:
+                raise self._failed(error) from error
+            return _Job(tags, decode_ms, results=results)
         future = self._postprocessor.submit(self._postprocess_cpu, staged, tags, rgbs, logits, timings,
                                             want_confidence)
-        return _Job(tags, [item.decode_ms for item in staged], future=future)
+        return _Job(tags, decode_ms, future=future)
 
     def _postprocess_cpu(self, staged: list[_Staged], tags: list[object], rgbs: list, logits: torch.Tensor,
                          timings: dict[str, float], want_confidence: bool) -> deque[SegmentationResult]:
-        """Score resize and argmax of one submission (on the post-processing thread)."""
+        """Score resize and argmax of one submission (on the post-processing thread, if any)."""
         start = time.perf_counter()
         with torch.inference_mode():
             outputs = [self._upsample(logits[i], item.size, want_confidence) for i, item in enumerate(staged)]

@@ -335,3 +335,15 @@ def test_cuda_batch_matches_cpu(engine, tiny_weights):
                 result = gpu.collect()
                 assert result.batch_size == len(frames)
                 _check_against_cpu(engine, result, frames)
+
+
+def test_score_resize_at_submit_or_on_its_thread_gives_the_same_masks(engine, tiny_weights):
+    frames = [scene(48, 96, seed=s) for s in range(3)]
+    with SegmentationEngine(tiny_weights, device="cpu", postprocess_thread=False) as inline:
+        for frame in frames:
+            inline.submit(frame, want_confidence=True)
+            assert inline.pending() == 1 and inline.collect(timeout=0) is not None  # done at submit
+        for frame in frames:
+            ours, theirs = engine.segment(frame, want_confidence=True), inline.segment(frame, want_confidence=True)
+            np.testing.assert_array_equal(ours.class_mask, theirs.class_mask)
+            np.testing.assert_array_equal(ours.confidence, theirs.confidence)
