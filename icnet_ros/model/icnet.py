@@ -20,14 +20,11 @@ import torch
 from torch import nn
 
 from icnet_ros.model.caffe_ops import interp, pyramid_pool, shrink_size, zoom_size
-from icnet_ros.model.conv_bn import ConvBN
+from icnet_ros.model.dilated_resnet import STAGES, DilatedResNet
 
 BRANCHES = ("sub4", "sub24", "sub124")
 PYRAMID_BINS = (1, 2, 3, 6)
 RELEASED_WIDTH = 0.5
-
-# (stage, number of blocks, bottleneck width, output width, stride, dilation) at width 0.5.
-STAGES = ((2, 3, 32, 128, 1, 1), (3, 4, 64, 256, 2, 1), (4, 6, 128, 512, 1, 2), (5, 3, 256, 1024, 1, 4))
 
 
 def _official_channels() -> dict[str, int]:
@@ -81,7 +78,7 @@ def _check_consistent(channels: Mapping[str, int], branches: str) -> None:
             raise ValueError(f"layers summed together need equal channels, got {counts}")
 
 
-class ICNet(nn.Module):
+class ICNet(DilatedResNet):
     """ICNet with the official topology; see the module docstring for names and sizes.
 
     In training mode ``forward`` returns the cascade outputs as a dict (``sub4`` at 1/16,
@@ -98,48 +95,23 @@ class ICNet(nn.Module):
         batch_norm: bool = True,
         channels: Mapping[str, int] | None = None,
     ) -> None:
-        super().__init__()
         if branches not in BRANCHES:
             raise ValueError(f"branches must be one of {BRANCHES}, got {branches!r}")
         if num_classes < 1:
             raise ValueError(f"num_classes must be positive, got {num_classes}")
         ch = scaled_channels(width, channels)
         _check_consistent(ch, branches)
-        self.config = dict(
-            num_classes=num_classes, width=width, branches=branches,
-            aux_classifiers=aux_classifiers, batch_norm=batch_norm,
-            channels=dict(channels or {}),
-        )
+        super().__init__(ch, dict(num_classes=num_classes, width=width, branches=branches,
+                                  aux_classifiers=aux_classifiers, batch_norm=batch_norm,
+                                  channels=dict(channels or {})))
         self.branches = branches
         self.aux_classifiers = aux_classifiers
-
-        def conv(name: str, in_ch: int, kernel: int, stride: int = 1, dilation: int = 1,
-                 relu: bool = True) -> int:
-            padding = dilation * (kernel // 2)
-            setattr(self, name, ConvBN(in_ch, ch[name], kernel, stride, padding, dilation,
-                                       relu=relu, batch_norm=batch_norm))
-            return ch[name]
+        conv = self.add_conv
 
         # Shared trunk on the 1/2 image, then the 1/4 branch (PSPNet50 compressed).
-        c = conv("conv1_1_3x3_s2", 3, 3, stride=2)
-        c = conv("conv1_2_3x3", c, 3)
-        c = conv("conv1_3_3x3", c, 3)
-        self.pool1_3x3_s2 = nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)
-        self.blocks: list[tuple[str, int, bool]] = []
-        for stage, blocks, _, _, stride, dilation in STAGES:
-            for block in range(1, blocks + 1):
-                name = f"conv{stage}_{block}"
-                block_stride = stride if block == 1 else 1
-                mid = conv(f"{name}_1x1_reduce", c, 1, stride=block_stride)
-                mid = conv(f"{name}_3x3", mid, 3, dilation=dilation)
-                out = conv(f"{name}_1x1_increase", mid, 1, relu=False)
-                if block == 1:
-                    conv(f"{name}_1x1_proj", c, 1, stride=block_stride, relu=False)
-                self.blocks.append((name, block_stride, block == 1))
-                c = out
+        c = self.add_trunk()
         conv3_channels = ch["conv3_1_1x1_increase"]
-        self.conv5_4_k1 = ConvBN(c, ch["conv5_4_k1"], 1, batch_norm=batch_norm)
-        sub4_channels = ch["conv5_4_k1"]
+        sub4_channels = conv("conv5_4_k1", c, 1)
         self.conv6_sub4 = nn.Conv2d(sub4_channels, num_classes, 1) if (
             branches == "sub4" or aux_classifiers) else None
 
@@ -160,34 +132,7 @@ class ICNet(nn.Module):
             c = conv("conv3_sub1", c, 3, stride=2)
             conv("conv3_sub1_proj", c, 1, relu=False)
             self.conv6_cls = nn.Conv2d(ch["conv_sub2"], num_classes, 1)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
-    def layer_channels(self) -> dict[str, int]:
-        """Output channels of every official convolution present in this network."""
-        return {name: m.conv.out_channels for name, m in self.named_children() if isinstance(m, ConvBN)}
-
-    def _bottleneck(self, name: str, x: torch.Tensor, has_proj: bool) -> torch.Tensor:
-        residual = getattr(self, f"{name}_1x1_proj")(x) if has_proj else x
-        y = getattr(self, f"{name}_1x1_reduce")(x)
-        y = getattr(self, f"{name}_3x3")(y)
-        y = getattr(self, f"{name}_1x1_increase")(y)
-        return torch.relu(residual + y)
-
-    def _run_blocks(self, x: torch.Tensor, first: str, last: str) -> torch.Tensor:
-        names = [name for name, _, _ in self.blocks]
-        for name, _, has_proj in self.blocks[names.index(first): names.index(last) + 1]:
-            x = self._bottleneck(name, x, has_proj)
-        return x
+        self.init_weights()
 
     def forward(self, data: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
         height, width = data.shape[-2:]
@@ -195,13 +140,11 @@ class ICNet(nn.Module):
 
         # 1/2 image through the shared trunk (computed once for the 1/2 and 1/4 branches).
         data_sub2 = interp(data, (shrink_size(height, 2), shrink_size(width, 2)))
-        x = self.conv1_3_3x3(self.conv1_2_3x3(self.conv1_1_3x3_s2(data_sub2)))
-        x = self.pool1_3x3_s2(x)
-        conv3_1 = self._run_blocks(x, "conv2_1", "conv3_1")
+        conv3_1 = self.run_blocks(self.stem(data_sub2), "conv2_1", "conv3_1")
 
         # 1/4 branch: shrink the shared features, dilated PSPNet, summed pyramid pooling.
         x = interp(conv3_1, (shrink_size(conv3_1.shape[-2], 2), shrink_size(conv3_1.shape[-1], 2)))
-        conv5_3 = self._run_blocks(x, "conv3_2", "conv5_3")
+        conv5_3 = self.run_blocks(x, "conv3_2", "conv5_3")
         pooled = conv5_3
         for bins in PYRAMID_BINS:
             pooled = pooled + interp(pyramid_pool(conv5_3, bins), tuple(conv5_3.shape[-2:]))
@@ -233,15 +176,6 @@ class ICNet(nn.Module):
         if self.training:
             return outputs
         return interp(final, (height, width))
-
-    @torch.no_grad()
-    def fold_batchnorm(self) -> "ICNet":
-        """Merge every BN into its convolution (the official merged form); in place."""
-        for module in self.modules():
-            if isinstance(module, ConvBN):
-                module.fold_batchnorm()
-        self.config["batch_norm"] = False
-        return self
 
 
 def icnet(

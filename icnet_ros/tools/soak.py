@@ -232,7 +232,7 @@ def stream(args: argparse.Namespace) -> dict:
 
 
 def _row_text(row: dict) -> str:
-    latency, age = row["latency_ms"], row["node_age_ms"]
+    latency = row["latency_ms"]
     gpu = f", GPU {row['gpu_mib']:.0f} MiB" if row["gpu_mib"] is not None else ""
     return (f"  t={row['t_s']:6.0f} s: sent {row['sent']}, answered {row['answered']}, unanswered "
             f"{row['unanswered']}; node received {row['node_received']}, processed {row['node_processed']}, dropped "

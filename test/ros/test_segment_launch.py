@@ -12,7 +12,7 @@ import unittest
 
 import pytest
 
-launch_testing = pytest.importorskip(
+pytest.importorskip(
     "launch_testing", reason="launch_testing/launch_ros are not installable here (no wheels); "
                              "they exist on a ROS 2 install from apt")
 pytest.importorskip("launch_ros.actions", reason="launch_ros is not installed")
