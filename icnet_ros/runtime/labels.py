@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from icnet_ros.runtime.mapping_files import read_mapping_file
 
 # Cityscapes trainIds 0..18 with the official colours (cityscapesScripts labels.py).
 CITYSCAPES_CLASSES: tuple[tuple[str, tuple[int, int, int]], ...] = (
@@ -68,23 +69,10 @@ class LabelSet:
     @classmethod
     def from_file(cls, path: str | Path) -> "LabelSet":
         """Read a JSON or YAML file: ``{name, names: [...], colors: [[r, g, b], ...]}``."""
-        path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise LabelSetError(f"cannot read label file {path}: {error.strerror}") from None
-        except UnicodeDecodeError:
-            raise LabelSetError(f"label file {path} is not UTF-8 text") from None
-        try:
-            if path.suffix in (".yaml", ".yml"):
-                import yaml
-                data = yaml.safe_load(text)
-            else:
-                data = json.loads(text)
-        except Exception as error:  # noqa: BLE001 - any parse error is reported the same way
-            raise LabelSetError(f"label file {path} is not valid {path.suffix[1:] or 'JSON'}: {error}") from None
-        if not isinstance(data, dict):
-            raise LabelSetError(f"label file {path} must hold a mapping with names and colors")
+            data = read_mapping_file(path, "label file")
+        except ValueError as error:
+            raise LabelSetError(str(error)) from None
         try:
             return cls.from_dict(data)
         except LabelSetError as error:

@@ -14,13 +14,13 @@ ignored (255).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from icnet_ros.runtime.labels import CITYSCAPES, IGNORE_LABEL, LabelSet
+from icnet_ros.runtime.mapping_files import read_mapping_file
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -56,19 +56,10 @@ class ClassMapping:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "ClassMapping":
-        path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise DatasetError(f"cannot read class-mapping file {path}: {error.strerror}") from None
-        try:
-            if path.suffix in (".yaml", ".yml"):
-                import yaml
-                data = yaml.safe_load(text)
-            else:
-                data = json.loads(text)
-        except Exception as error:  # noqa: BLE001 - any parse error is reported the same way
-            raise DatasetError(f"class-mapping file {path} cannot be parsed: {error}") from None
+            data = read_mapping_file(path, "class-mapping file")
+        except ValueError as error:
+            raise DatasetError(str(error)) from None
         if not isinstance(data, dict) or not isinstance(data.get("names"), list) or not data["names"]:
             raise DatasetError(f"class-mapping file {path} needs a non-empty 'names' list")
         return cls.from_dict(data, source=str(path))
