@@ -678,7 +678,7 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
     engine_part = "engine" in settings.parts and first
     qos = _node_parameters(settings, weights, profile, (0, 0))["input_qos_reliability"]
     sizes = list(settings.sizes if single else []) + ([settings.camera_size] if counts else [])
-    largest = max(sizes, key=lambda s: s[0] * s[1])
+    largest = max(sizes, key=lambda s: s[0] * s[1], default=None)  # the nodes' warm-up size
     # The nodes first: they start while this process imports torch and warms up.
     processes: list[NodeProcess] = []
 
