@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the demo weights icnet_ros/data/icnet_demo_synthetic.safetensors (about 15 minutes
+# Reproduce the demo weights icnet_ros/data/icnet_demo_synthetic.safetensors (about 18 minutes
 # on a 2-core CPU): train ICNet (width 0.25, 257x513 input) on synthetic street scenes with
 # icnet-train and icnet_train/configs/demo_synthetic.yaml, export the deploy network (float32:
 # 6.8 MB; float16 storage would cost about 1 mIoU point on these weights), and record its scores
