@@ -38,6 +38,7 @@ from icnet_ros.ros.latest_frame import LatestSlot, take_together
 from icnet_ros.ros.parameters import (PARAMETERS, SPECS, ConfigurationError, RuntimeSettings,
                                       check_read_only, readable_file, weights_path)
 from icnet_ros.ros.qos import qos_profile
+from icnet_ros.runtime.heap import release_free_heap
 from icnet_ros.runtime.image_decoding import ImageRejected
 from icnet_ros.runtime.labels import LabelSet
 from icnet_ros.runtime.visualization import blend, colorize
@@ -406,6 +407,7 @@ class SegmentationNode(LifecycleNode):
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
+        release_free_heap()
         engine = self._engine
         state = diagnostics.NodeState(self._state, self._model,
                                       engine.memory_stats() if engine is not None else None,

@@ -1,0 +1,33 @@
+"""Freed heap memory goes back to the operating system."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import platform
+
+import psutil
+import pytest
+
+from icnet_ros.runtime.heap import release_free_heap
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="needs glibc's malloc_trim")
+def test_release_free_heap_shrinks_the_resident_set() -> None:
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    process = psutil.Process()
+    # 40 MB in blocks below glibc's mmap threshold, then one more block above them so that
+    # the heap's top cannot shrink by itself: freeing the blocks leaves the pages resident.
+    blocks = [libc.malloc(100_000) for _ in range(400)]
+    for block in blocks:
+        ctypes.memset(block, 1, 100_000)
+    sentinel = libc.malloc(90_000)  # large enough to come from the top of the heap
+    for block in blocks:
+        libc.free(block)
+    freed_but_resident = process.memory_info().rss
+    assert release_free_heap()
+    released = freed_but_resident - process.memory_info().rss
+    libc.free(sentinel)
+    assert released > 30e6, f"only {released / 1e6:.1f} MB went back"
