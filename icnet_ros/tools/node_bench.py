@@ -709,7 +709,7 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = {
             "machine": machine_info([engine.device.type]), "versions": versions(),
             "profile": profile, "fastdds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"),
-            "input_qos": qos, "engine": {"device": str(engine.device), "input_size": list(engine.input_size)},
+            "input_qos": qos, "engine_setup": {"device": str(engine.device), "input_size": list(engine.input_size)},
             "overhead": [], "pipelining": [], "cameras": [], "engine": [], "cores_available": []}
         client = Client()
         separate = [(Target(client, f"/bench/node{n}/image", f"/bench/node{n}/", timing=True), process)
