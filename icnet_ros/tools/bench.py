@@ -59,8 +59,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
-from icnet_ros.model import icnet
-from icnet_ros.model.pspnet import pspnet50_baseline
+from icnet_ros.model import icnet, pspnet50_baseline
+from icnet_ros.tools.bench_settings import BenchError, choices, comma_list, parse_size
 
 SCHEMA = "icnet_ros.bench.model/1"
 MODELS: dict[str, Callable[[], nn.Module]] = {
@@ -103,8 +103,6 @@ PAPER = {
 }
 
 
-class BenchError(Exception):
-    """Bad options or an environment the benchmark cannot run in (message for the user)."""
 
 
 @dataclass(frozen=True)
@@ -188,17 +186,6 @@ class Runner:
 # ---------------------------------------------------------------------------- options
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``HxW`` (e.g. ``1025x2049``) -> (height, width)."""
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match:
-        raise BenchError(f"size {text!r} is not HEIGHTxWIDTH (e.g. 1025x2049)")
-    height, width = int(match.group(1)), int(match.group(2))
-    if height < 33 or width < 33:
-        raise BenchError(f"size {text!r} is too small: ICNet needs at least 33x33")
-    return height, width
-
-
 def canonical_backend(text: str) -> str:
     """Validate ``base[+modifier...][@precision]`` and return it in canonical order."""
     text, _, precision = text.strip().partition("@")
@@ -230,18 +217,6 @@ def configurations(settings: Settings) -> list[tuple[str, str, str]]:
     return list(found)
 
 
-def _csv(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _choices(text: str, allowed: Sequence[str], what: str) -> list[str]:
-    items = _csv(text)
-    bad = [item for item in items if item not in allowed]
-    if bad or not items:
-        raise BenchError(f"unknown {what} {bad or text!r}: choose from {', '.join(allowed)}")
-    return items
-
-
 def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.label and not re.fullmatch(r"[a-z0-9-]+", args.label):
         raise BenchError(f"--label {args.label!r}: use lower-case letters, digits and '-'")
@@ -249,11 +224,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise BenchError("--repeats and --batch must be at least 1, --warmup and --threads at least 0")
     default_devices = "cpu,cuda" if torch.cuda.is_available() else "cpu"
     return Settings(
-        models=_choices(args.models, list(MODELS), "model"),
-        sizes=[parse_size(s) for s in _csv(args.sizes)],
-        devices=_choices(args.devices or default_devices, DEVICES, "device"),
-        precisions=_choices(args.precisions, list(PRECISIONS), "precision"),
-        backends=list(dict.fromkeys(canonical_backend(b) for b in _csv(args.backends))),
+        models=choices(args.models, list(MODELS), "model"),
+        sizes=[parse_size(s, minimum=33) for s in comma_list(args.sizes)],
+        devices=choices(args.devices or default_devices, DEVICES, "device"),
+        precisions=choices(args.precisions, list(PRECISIONS), "precision"),
+        backends=list(dict.fromkeys(canonical_backend(b) for b in comma_list(args.backends))),
         warmup=args.warmup, repeats=args.repeats, batch=args.batch,
         threads=args.threads or torch.get_num_threads(), seed=args.seed,
         memory=not args.no_memory, compile_mode=args.compile_mode,

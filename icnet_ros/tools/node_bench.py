@@ -67,6 +67,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from icnet_ros.tools.bench_settings import BenchError, choices, comma_list, parse_size
+
 SCHEMA = "icnet_ros.bench.node/1"
 PARTS = ("overhead", "pipelining", "cameras", "engine")
 PROFILES = ("shm", "default")
@@ -80,8 +82,6 @@ SETTLE_S = 0.02  # between two measurements of a round: the previous one's strag
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
-class BenchError(Exception):
-    """A setting or a process the benchmark cannot work with (reported without a traceback)."""
 
 
 @dataclass
@@ -110,28 +110,6 @@ class Settings:
 
 
 # ----------------------------------------------------------------------- small helpers
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise BenchError(f"a size is HEIGHTxWIDTH (e.g. 1024x2048), got {text!r}") from None
-    if height < 8 or width < 8:
-        raise BenchError(f"sizes must be at least 8x8, got {text!r}")
-    return height, width
-
-
-def _csv(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _choices(text: str, allowed: Sequence[str], what: str) -> list[str]:
-    items = _csv(text)
-    unknown = [item for item in items if item not in allowed]
-    if unknown or not items:
-        raise BenchError(f"{what} must be a comma list of {', '.join(allowed)}; got {text!r}")
-    return items
 
 
 def stats(values: Sequence[float]) -> dict[str, float] | None:
@@ -1014,16 +992,16 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if min(args.pipeline_seconds, args.throughput_seconds, args.answer_timeout) <= 0:
         raise BenchError("--pipeline-seconds, --throughput-seconds and --answer-timeout must be positive")
     try:
-        cameras = [int(n) for n in _csv(args.cameras)]
+        cameras = [int(n) for n in comma_list(args.cameras)]
     except ValueError:
         raise BenchError(f"--cameras must be a comma list of counts, got {args.cameras!r}") from None
     if any(n < 1 for n in cameras):
         raise BenchError("camera counts must be at least 1")
-    parts = _choices(args.parts, PARTS, "--parts")
+    parts = choices(args.parts, PARTS, "--parts")
     if "cameras" in parts and not cameras:
         raise BenchError("the cameras part needs --cameras")
-    return Settings(parts=parts, profiles=_choices(args.profiles, PROFILES, "--profiles"),
-                    sizes=[parse_size(s) for s in _csv(args.sizes)], frames=args.frames, warmup=args.warmup,
+    return Settings(parts=parts, profiles=choices(args.profiles, PROFILES, "--profiles"),
+                    sizes=[parse_size(s) for s in comma_list(args.sizes)], frames=args.frames, warmup=args.warmup,
                     weights=args.weights, width=args.width, input_size=parse_size(args.input_size),
                     device=args.device, precision=args.precision, cpu_threads=args.cpu_threads,
                     pipeline_seconds=args.pipeline_seconds, camera_factor=args.camera_factor, cameras=cameras,
