@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -259,3 +261,34 @@ def test_cli_refuses_bad_input_with_exit_2_and_a_message(tmp_path, capsys, args,
     assert code == 2 and error.startswith(("icnet-convert-caffe: error: ", "usage: icnet-convert-caffe")), error
     assert message in error and "Traceback" not in error
     assert not (tmp_path / "out.safetensors").exists() and not (tmp_path / "out.pth").exists()
+
+
+def test_the_node_starts_from_a_converted_file_alone(official, tmp_path):
+    """`segmentation_node -p weights:=CONVERTED` and nothing else: official size and pre-processing."""
+    node_cli = shutil.which("segmentation_node", path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                                      os.environ.get("PATH", "")]))
+    assert node_cli, "segmentation_node is not installed (pip install -e .)"
+    layers, blobs = official["merged"]
+    output = tmp_path / "converted.safetensors"
+    assert convert_caffe.main([str(write_caffemodel(tmp_path / "m.caffemodel", layers, blobs)),
+                               "-o", str(output)]) == 0
+    log = tmp_path / "node.log"
+    env = {**os.environ, "ROS_DOMAIN_ID": str(100 + os.getpid() % 100),
+           "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "PYTHONUNBUFFERED": "1"}
+    with open(log, "w") as stream:
+        process = subprocess.Popen([node_cli, "--ros-args", "-p", f"weights:={output}", "-p", "cpu_threads:=1"],
+                                   stdout=stream, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 180
+        while "active: segmenting" not in log.read_text() and process.poll() is None:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        text = log.read_text()
+        assert process.poll() is None, text
+        assert "1025x2049" in text and "Traceback" not in text, text
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
