@@ -14,7 +14,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from icnet_ros.model import BRANCHES
-from icnet_ros.runtime.preprocessing import Preprocessing
+from icnet_ros.runtime.preprocessing import OFFICIAL, Preprocessing
 
 DATASETS = ("cityscapes", "folder", "synthetic")
 
@@ -56,8 +56,8 @@ class TrainConfig:
     scale_range: tuple[float, float] = _option((0.5, 2.0), "random resize range")
     mirror: bool = _option(True, "random horizontal mirror")
     photometric: bool = _option(False, "random brightness, contrast, saturation, hue")
-    channel_order: str = _option("BGR", "channel order the network reads", choices=("RGB", "BGR"))
-    mean: tuple[float, float, float] = _option((123.68, 116.779, 103.939), "mean in R G B order (0..255)")
+    channel_order: str = _option(OFFICIAL.channel_order, "channel order the network reads", choices=("RGB", "BGR"))
+    mean: tuple[float, float, float] = _option(OFFICIAL.mean, "mean in R G B order (0..255)")
     std: tuple[float, float, float] | None = _option(None, "std in R G B order (0..255); none: no division")
     # Optimisation.
     iterations: int = _option(30000, "training iterations (optimizer steps)")

@@ -365,9 +365,9 @@ class SegmentationNode(LifecycleNode):
             images["confidence"] = result.confidence
         published = time.perf_counter()
         timings["postprocess"] += (published - start) * 1e3
-        counters.processed.add()
         for topic, image in images.items():
             outputs[topic].publish(image_msg(tag.header, image))
+        counters.processed.add()  # only once published: a failed publish counts as a failure alone
         timings["publish"] = (time.perf_counter() - published) * 1e3
         # Plain integers: rclpy's Time refuses the negative seconds a camera with a bad clock may send.
         stamp = tag.header.stamp
