@@ -9,7 +9,8 @@ PACKAGE = "icnet_ros"
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=["icnet_ros", "icnet_ros.*", "icnet_train", "icnet_train.*"]),
+    packages=find_packages(include=["icnet_ros", "icnet_ros.*", "icnet_train", "icnet_train.*",
+                                    "icnet_bench", "icnet_bench.*"]),
     package_data={"icnet_ros.data": ["*.safetensors"]},  # the demo weights (default_weights_path)
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -31,8 +32,8 @@ setup(
             "icnet-convert-caffe = icnet_ros.tools.convert_caffe:main",
             "icnet-eval = icnet_ros.tools.evaluate_bag:main",
             "icnet-make-sample-bag = icnet_ros.tools.make_sample_bag:main",
-            "icnet-bench = icnet_ros.tools.bench:main",
-            "icnet-bench-node = icnet_ros.tools.node_bench:main",
+            "icnet-bench = icnet_bench.model_bench:main",
+            "icnet-bench-node = icnet_bench.node_bench:main",
             "icnet-train = icnet_train.cli:main",
         ],
     },

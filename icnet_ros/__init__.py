@@ -1,8 +1,8 @@
 """icnet_ros: ICNet real-time semantic segmentation for ROS 2.
 
-Layers, each importable without the ones above it:
-``model`` (pure PyTorch) -> ``runtime`` (weights, images, engine, metrics; no ROS)
--> ``ros`` (rclpy node and adapters) -> ``tools`` (command-line entry points).
+Layers, each importable without the ones above it: ``model`` (pure PyTorch) ->
+``weights`` (the file format training shares) -> ``runtime`` (inference) and ``evaluation``
+(scoring, bags) -> ``ros`` (the rclpy node and adapters) -> ``tools`` (user commands).
 """
 
 __version__ = "0.1.0"

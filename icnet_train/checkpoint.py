@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from icnet_ros.model import ICNet
-from icnet_ros.runtime.weights import WeightsError, architecture_of, build_model
+from icnet_ros.weights.weight_file import WeightsError, architecture_of, build_model
 
 FORMAT = "icnet_train.checkpoint"
 

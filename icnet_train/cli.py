@@ -16,8 +16,8 @@ import types
 import typing
 from pathlib import Path
 
-from icnet_ros.runtime.labels import LabelSetError
-from icnet_ros.runtime.weights import WeightsError
+from icnet_ros.weights.labels import LabelSetError
+from icnet_ros.weights.weight_file import WeightsError
 from icnet_train.checkpoint import CheckpointError
 from icnet_train.config import ConfigError, TrainConfig, field_types, load_yaml
 from icnet_train.data.folder import DatasetError
@@ -71,9 +71,9 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from icnet_ros.runtime.labels import LabelSet
-    from icnet_ros.runtime.preprocessing import Preprocessing
-    from icnet_ros.runtime.weights import load_model
+    from icnet_ros.weights.labels import LabelSet
+    from icnet_ros.weights.preprocessing import Preprocessing
+    from icnet_ros.weights.weight_file import load_model
     from icnet_train import checkpoint as ckpt
     from icnet_train.data import build_datasets
     from icnet_train.distributed import setup, teardown

@@ -14,7 +14,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from icnet_ros.model import BRANCHES
-from icnet_ros.runtime.preprocessing import OFFICIAL, Preprocessing
+from icnet_ros.weights.preprocessing import OFFICIAL, Preprocessing
 
 DATASETS = ("cityscapes", "folder", "synthetic")
 

@@ -5,7 +5,7 @@ run's Preprocessing says; one forward pass; softmax; the scores are resized back
 label size (bilinear, half-pixel centres like MATLAB's imresize of the official scripts and
 the node's engine) and the arg-max is the prediction. A confusion
 matrix accumulates over the whole set (over all processes when distributed), and
-mIoU, per-class IoU and pixel accuracy come from it (icnet_ros.runtime.metrics).
+mIoU, per-class IoU and pixel accuracy come from it (icnet_ros.evaluation.metrics).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from icnet_ros.model import ICNet
-from icnet_ros.runtime.metrics import ConfusionMatrix
-from icnet_ros.runtime.preprocessing import Preprocessing
+from icnet_ros.evaluation.metrics import ConfusionMatrix
+from icnet_ros.weights.preprocessing import Preprocessing
 from icnet_train.data.transforms import preprocess
 from icnet_train.distributed import Context, all_reduce_sum
 

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from icnet_ros.model import ICNet, icnet
-from icnet_ros.runtime.labels import LabelSet
-from icnet_ros.runtime.preprocessing import Preprocessing
-from icnet_ros.runtime.weights import WeightsMetadata, save_weights
+from icnet_ros.weights.labels import LabelSet
+from icnet_ros.weights.preprocessing import Preprocessing
+from icnet_ros.weights.weight_file import WeightsMetadata, save_weights
 from icnet_train import checkpoint as ckpt
 from icnet_train.config import TrainConfig
 

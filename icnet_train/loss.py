@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from icnet_ros.runtime.labels import IGNORE_LABEL
+from icnet_ros.weights.labels import IGNORE_LABEL
 
 PAPER_WEIGHTS = {"sub4": 0.4, "sub24": 0.4, "sub124": 1.0}
 

@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from icnet_ros.model import ICNet, icnet
-from icnet_ros.runtime.labels import LabelSet
-from icnet_ros.runtime.weights import architecture_of, load_model
+from icnet_ros.weights.labels import LabelSet
+from icnet_ros.weights.weight_file import architecture_of, load_model
 from icnet_train import checkpoint as ckpt
 from icnet_train.config import TrainConfig
 from icnet_train.data import build_datasets

@@ -20,7 +20,7 @@ CONFIG=icnet_train/configs/demo_synthetic.yaml
 import json
 import sys
 
-from icnet_ros.runtime.weights import load_model, save_weights
+from icnet_ros.weights.weight_file import load_model, save_weights
 
 model, metadata = load_model(sys.argv[1])
 heldout = json.loads(open(sys.argv[2]).read())

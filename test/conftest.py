@@ -23,9 +23,9 @@ def make_test_weights(path: Path, *, width: float = 0.125, input_size=(65, 129),
                       branches: str = "sub124") -> Path:
     """A real weight file of a small random ICNet with non-trivial BN statistics."""
     from icnet_ros.model import icnet
-    from icnet_ros.runtime.labels import CITYSCAPES
-    from icnet_ros.runtime.preprocessing import Preprocessing
-    from icnet_ros.runtime.weights import WeightsMetadata, save_weights
+    from icnet_ros.weights.labels import CITYSCAPES
+    from icnet_ros.weights.preprocessing import Preprocessing
+    from icnet_ros.weights.weight_file import WeightsMetadata, save_weights
 
     torch.manual_seed(seed)
     model = icnet(width=width, branches=branches)

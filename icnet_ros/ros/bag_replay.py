@@ -48,8 +48,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CompressedImage, Image
 
 from icnet_ros.ros.image_messages import image_array
-from icnet_ros.runtime.bag_reading import BagImage
-from icnet_ros.runtime.evaluation import Evaluation
+from icnet_ros.evaluation.bag_reading import BagImage
+from icnet_ros.evaluation.scoring import Evaluation
 
 PACKAGE = "icnet_ros"
 EXECUTABLE = "segmentation_node"

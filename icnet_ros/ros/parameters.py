@@ -15,7 +15,7 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-from icnet_ros.runtime.default_weights import default_weights_path
+from icnet_ros.weights.demo import default_weights_path
 
 # The weights used when ``weights`` is '': the demo weights shipped in the package.
 DEFAULT_WEIGHTS: Path = default_weights_path()

@@ -40,7 +40,7 @@ from icnet_ros.ros.parameters import (PARAMETERS, SPECS, ConfigurationError, Run
 from icnet_ros.ros.qos import qos_profile
 from icnet_ros.runtime.heap import release_free_heap
 from icnet_ros.runtime.image_decoding import ImageRejected
-from icnet_ros.runtime.labels import LabelSet
+from icnet_ros.weights.labels import LabelSet
 from icnet_ros.runtime.visualization import blend, colorize
 
 if TYPE_CHECKING:

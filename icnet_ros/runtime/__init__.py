@@ -1,1 +1,1 @@
-"""ROS-free runtime: weight files, label sets, image decoding, the engine, metrics."""
+"""Inference without ROS: image decoding, the segmentation engine (device, precision, streams), post-processing, timing."""

@@ -43,11 +43,11 @@ import torch.nn.functional as F
 
 from icnet_ros.runtime.device import select_device, select_precision
 from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
-from icnet_ros.runtime.image_decoding import (MAX_PIXELS, ImageRejected, RawFrame, decode_compressed,
+from icnet_ros.runtime.image_decoding import (MAX_PIXELS, CompressedFrame, ImageRejected, RawFrame, decode_compressed,
                                               to_rgb)
-from icnet_ros.runtime.labels import LabelSet
+from icnet_ros.weights.labels import LabelSet
 from icnet_ros.runtime.postprocessing import ScoreUpsampler, upsample_argmax_dense
-from icnet_ros.runtime.weights import WeightsMetadata, load_model
+from icnet_ros.weights.weight_file import WeightsMetadata, load_model
 
 STAGES = ("decode", "upload", "preprocess", "inference", "postprocess", "download")
 # CUDA events of one frame (upload on the upload stream, the rest on the compute stream)
@@ -60,14 +60,6 @@ _STAGE_EVENTS = {"upload": ("upload", "uploaded"), "preprocess": ("preprocess", 
 
 class EngineError(RuntimeError):
     """Inference of one frame failed (e.g. out of memory): the frame is skipped, the engine stays usable."""
-
-
-@dataclass(frozen=True)
-class CompressedFrame:
-    """One ``sensor_msgs/CompressedImage`` without ROS: ``format`` (jpeg/png) and the bytes."""
-
-    format: str
-    data: bytes | memoryview | np.ndarray
 
 
 @dataclass

@@ -42,6 +42,15 @@ class ImageRejected(ValueError):
         self.reason = reason
 
 
+
+@dataclass(frozen=True)
+class CompressedFrame:
+    """One ``sensor_msgs/CompressedImage`` without ROS: ``format`` (jpeg/png) and the bytes."""
+
+    format: str
+    data: bytes | memoryview | np.ndarray
+
+
 @dataclass(frozen=True)
 class _Layout:
     """How one encoding lies in memory and how it becomes RGB."""

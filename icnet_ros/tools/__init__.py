@@ -1,1 +1,1 @@
-"""Command-line tools: Caffe conversion, rosbag evaluation, benchmarks, sample data."""
+"""User command-line tools: Caffe conversion, rosbag evaluation, sample bags."""

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from icnet_ros.runtime.caffe import convert_caffemodel
-from icnet_ros.runtime.weights import WeightsError, file_sha256, save_weights
+from icnet_ros.weights.caffe import convert_caffemodel
+from icnet_ros.weights.weight_file import WeightsError, file_sha256, save_weights
 
 PROG = "icnet-convert-caffe"
 

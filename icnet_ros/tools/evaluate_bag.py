@@ -18,11 +18,11 @@ import os
 import sys
 from pathlib import Path
 
-from icnet_ros.runtime.bag_reading import IMAGE_TYPES, Bag, BagError
-from icnet_ros.runtime.bag_writing import BagWriteError, BagWriter
-from icnet_ros.runtime.default_weights import default_weights_path
-from icnet_ros.runtime.ground_truth import LABEL_FORMATS, MATCHES, GroundTruthError, LabelFolder
-from icnet_ros.runtime.labels import CITYSCAPES, LabelSetError
+from icnet_ros.evaluation.bag_reading import IMAGE_TYPES, Bag, BagError
+from icnet_ros.evaluation.bag_writing import BagWriteError, BagWriter
+from icnet_ros.weights.demo import default_weights_path
+from icnet_ros.evaluation.ground_truth import LABEL_FORMATS, MATCHES, GroundTruthError, LabelFolder
+from icnet_ros.weights.labels import CITYSCAPES, LabelSetError
 
 PROG = "icnet-eval"
 
@@ -124,7 +124,7 @@ def _weights(args: argparse.Namespace) -> tuple[Path | None, bool]:
 def _weights_info(path: Path | None, default: bool):
     if path is None:
         return None, CITYSCAPES
-    from icnet_ros.runtime.weights import file_sha256, read_weights
+    from icnet_ros.weights.weight_file import file_sha256, read_weights
 
     _, metadata = read_weights(path)
     return {"path": str(path), "sha256": file_sha256(path), "size_bytes": path.stat().st_size,
@@ -145,7 +145,7 @@ def _progress(args: argparse.Namespace, total: int, what: str):
 
 def _run_offline(args, weights: Path, frames, evaluation, total: int) -> None:
     from icnet_ros.runtime.engine import SegmentationEngine
-    from icnet_ros.runtime.evaluation import evaluate_offline
+    from icnet_ros.evaluation.scoring import evaluate_offline
 
     engine = SegmentationEngine(weights, device=args.device, precision=args.precision,
                                 input_size=tuple(args.input_size) if args.input_size else None,
@@ -228,8 +228,8 @@ def evaluate(args: argparse.Namespace) -> dict:
             folder.check_count(infos[topics[0]].count)
         weights, default = _weights(args)
         # Everything above refuses bad input quickly; what follows imports torch.
-        from icnet_ros.runtime.evaluation import Evaluation
-        from icnet_ros.runtime.evaluation_report import build_report, summary_text, write_report
+        from icnet_ros.evaluation.scoring import Evaluation
+        from icnet_ros.evaluation.report import build_report, summary_text, write_report
 
         weights_info, labels = _weights_info(weights, default)
         total = sum(info.count for info in infos.values())
@@ -292,8 +292,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [UsageError, BagError, GroundTruthError, BagWriteError, LabelSetError, OSError]
-    if "icnet_ros.runtime.weights" in sys.modules:
-        from icnet_ros.runtime.weights import WeightsError
+    if "icnet_ros.weights.weight_file" in sys.modules:
+        from icnet_ros.weights.weight_file import WeightsError
         errors.append(WeightsError)
     if "icnet_ros.ros.bag_replay" in sys.modules:
         from icnet_ros.ros.bag_replay import ReplayError

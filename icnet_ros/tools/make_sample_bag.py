@@ -1,7 +1,7 @@
 """``icnet-make-sample-bag``: a rosbag2 bag of synthetic street frames with ground truth.
 
 The frames come from the training package's street-scene generator
-(:mod:`icnet_train.data.synthetic`): a camera driving down a street among moving
+(:mod:`icnet_ros.synthetic.street_scenes`): a camera driving down a street among moving
 traffic, the next street (seed + 1, ...) when one ends. Every frame is an image message
 (raw ``sensor_msgs/Image`` or ``sensor_msgs/CompressedImage``) plus a ``mono8`` label
 message of Cityscapes trainIds (255 = void) with the same header stamp, logged at that
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from icnet_ros.runtime.bag_writing import (STORAGES, BagWriteError, BagWriter, compressed_message,
+from icnet_ros.evaluation.bag_writing import (STORAGES, BagWriteError, BagWriter, compressed_message,
                                            image_message)
 
 DEFAULT_START_S = 1_700_000_000.0  # a fixed epoch: the same arguments give the same bag
@@ -32,7 +32,7 @@ IMAGE_FORMATS = ("raw", "jpeg", "png")
 def street_frames(count: int, rate: float, height: int, width: int, seed: int
                   ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``count`` (RGB, trainIds) frames of a drive at ``rate`` Hz, street after street from ``seed``."""
-    from icnet_train.data.synthetic import sample_scene  # imports torch: not needed to refuse arguments
+    from icnet_ros.synthetic.street_scenes import sample_scene  # imports torch: not needed to refuse arguments
 
     index, street = 0, seed
     while index < count:

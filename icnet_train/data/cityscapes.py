@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from icnet_ros.runtime.labels import IGNORE_LABEL
+from icnet_ros.weights.labels import IGNORE_LABEL
 from icnet_train.data.folder import DatasetError, read_label, read_rgb
 
 IMAGE_SUFFIX = "_leftImg8bit.png"

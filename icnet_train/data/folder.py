@@ -19,8 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from icnet_ros.runtime.labels import CITYSCAPES, IGNORE_LABEL, LabelSet
-from icnet_ros.runtime.mapping_files import read_mapping_file
+from icnet_ros.weights.labels import CITYSCAPES, IGNORE_LABEL, LabelSet
+from icnet_ros.weights.mapping_files import read_mapping_file
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 

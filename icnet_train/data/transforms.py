@@ -3,7 +3,7 @@
 Training samples are augmented on numpy arrays (cheap in DataLoader workers) with a
 random generator passed in, so that a sample's augmentation depends only on its seed:
 runs resume exactly and give the same batches whatever the number of workers.
-Normalisation follows the :class:`~icnet_ros.runtime.preprocessing.Preprocessing` of the
+Normalisation follows the :class:`~icnet_ros.weights.preprocessing.Preprocessing` of the
 run, which is what the exported weight file records and the node's engine feeds: by
 default the official BGR order with the mean subtracted on the 0..255 scale.
 """
@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from icnet_ros.runtime.labels import IGNORE_LABEL
-from icnet_ros.runtime.preprocessing import Preprocessing
+from icnet_ros.weights.labels import IGNORE_LABEL
+from icnet_ros.weights.preprocessing import Preprocessing
 
 
 def channel_stats(preprocessing: Preprocessing) -> tuple[np.ndarray, np.ndarray]:

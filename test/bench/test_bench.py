@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from icnet_ros.tools import bench
+from icnet_bench import model_bench as bench
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from icnet_ros.tools import node_bench
+from icnet_bench import node_bench
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 from eval_support import REPO
 
-from icnet_ros.runtime.default_weights import default_weights_path
-from icnet_ros.runtime.weights import load_model
+from icnet_ros.weights.demo import default_weights_path
+from icnet_ros.weights.weight_file import load_model
 
 MAX_BYTES = 10 * 1024 * 1024
 

@@ -17,8 +17,8 @@ import pytest
 from eval_support import FRAMES, SIZE
 from test_make_sample_bag import read_bag
 
-from icnet_ros.runtime.bag_writing import BagWriter, image_message
-from icnet_ros.runtime.ground_truth import train_id_to_label_id
+from icnet_ros.evaluation.bag_writing import BagWriter, image_message
+from icnet_ros.evaluation.ground_truth import train_id_to_label_id
 from icnet_ros.tools.evaluate_bag import main
 
 CLI = Path(sys.executable).parent / "icnet-eval"

@@ -31,7 +31,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from icnet_ros.ros.image_messages import image_array
-from icnet_ros.runtime.labels import CITYSCAPES
+from icnet_ros.weights.labels import CITYSCAPES
 from icnet_ros.runtime.visualization import blend
 
 pytestmark = pytest.mark.ros

@@ -18,7 +18,7 @@ MALFORMED, BATCH = 300, 6
 def report(tmp_path_factory, tiny_weights, ros_environment) -> dict:
     folder = tmp_path_factory.mktemp("fuzz")
     output = folder / "fuzz.json"
-    done = subprocess.run([sys.executable, "-m", "icnet_ros.tools.fuzz_node", "--messages", str(MALFORMED),
+    done = subprocess.run([sys.executable, "-m", "icnet_bench.fuzz_node", "--messages", str(MALFORMED),
                            "--batch", str(BATCH), "--weights", str(tiny_weights), "--seed", "7",
                            "--domain-id", ros_environment["ROS_DOMAIN_ID"], "--output", str(output),
                            "--log-dir", str(folder / "logs"), "--quiet"],

@@ -99,7 +99,7 @@ def test_icnet_eval_refuses_a_bag_with_a_corrupt_message(tmp_path, tiny_weights,
     message that is not valid CDR."""
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from icnet_ros.runtime.bag_writing import TYPESTORE, image_message
+    from icnet_ros.evaluation.bag_writing import TYPESTORE, image_message
     from icnet_ros.tools.evaluate_bag import main
 
     bag = tmp_path / "corrupt_message"

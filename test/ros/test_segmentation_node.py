@@ -27,7 +27,7 @@ from icnet_ros.ros.diagnostics import STAGES, TIMING_KEYS
 from icnet_ros.ros.image_messages import image_array
 from icnet_ros.runtime.engine import SegmentationEngine
 from icnet_ros.runtime.image_decoding import SUPPORTED_ENCODINGS
-from icnet_ros.runtime.labels import CITYSCAPES
+from icnet_ros.weights.labels import CITYSCAPES
 from icnet_ros.runtime.visualization import blend
 
 pytestmark = pytest.mark.ros

@@ -16,12 +16,13 @@ import torch
 import torch.nn.functional as F
 
 from icnet_ros.model import icnet
-from icnet_ros.runtime.engine import STAGES, CompressedFrame, SegmentationEngine
+from icnet_ros.runtime.engine import STAGES, SegmentationEngine
+from icnet_ros.runtime.image_decoding import CompressedFrame
 from icnet_ros.runtime.image_decoding import ImageRejected, RawFrame
-from icnet_ros.runtime.labels import CITYSCAPES, LabelSet
+from icnet_ros.weights.labels import CITYSCAPES, LabelSet
 from icnet_ros.runtime.postprocessing import upsample_argmax, upsample_argmax_dense
-from icnet_ros.runtime.preprocessing import Preprocessing
-from icnet_ros.runtime.weights import WeightsMetadata, load_model, save_weights
+from icnet_ros.weights.preprocessing import Preprocessing
+from icnet_ros.weights.weight_file import WeightsMetadata, load_model, save_weights
 
 
 def scene(height: int, width: int, seed: int = 0) -> np.ndarray:

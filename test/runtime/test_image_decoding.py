@@ -13,7 +13,7 @@ import torch
 from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
 from icnet_ros.runtime.image_decoding import (SUPPORTED_ENCODINGS, ImageRejected, RawFrame,
                                               decode_compressed, to_rgb)
-from icnet_ros.runtime.labels import CITYSCAPES
+from icnet_ros.weights.labels import CITYSCAPES
 from icnet_ros.runtime.visualization import blend, colorize
 
 HEIGHT, WIDTH = 6, 10

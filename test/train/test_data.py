@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from icnet_ros.runtime.preprocessing import OFFICIAL, Preprocessing
+from icnet_ros.weights.preprocessing import OFFICIAL, Preprocessing
 from icnet_train.data.cityscapes import CityscapesSegmentation
 from icnet_train.data.folder import ClassMapping, DatasetError, FolderSegmentation
 from icnet_train.data.sampling import StepSampler

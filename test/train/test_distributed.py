@@ -25,9 +25,9 @@ import torch
 import yaml
 from train_helpers import TINY, losses, tiny_config
 
-from icnet_ros.runtime.labels import CITYSCAPES
+from icnet_ros.weights.labels import CITYSCAPES
 from icnet_train import checkpoint as ckpt
-from icnet_train.data.synthetic import generate_scene, sample_scene
+from icnet_ros.synthetic.street_scenes import generate_scene, sample_scene
 from icnet_train.train import build_model, train
 
 

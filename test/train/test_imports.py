@@ -14,7 +14,7 @@ import importlib, pkgutil, sys
 import icnet_train
 names = [m.name for m in pkgutil.walk_packages(icnet_train.__path__, "icnet_train.")
          if m.name != "icnet_train.__main__"]
-for name in names + ["icnet_ros.runtime.metrics"]:
+for name in names + ["icnet_ros.evaluation.metrics"]:
     importlib.import_module(name)
 loaded = sorted(m for m in sys.modules if m == "rclpy" or m.startswith(("rclpy.", "icnet_ros.ros")))
 print(len(names), "modules;", "ROS modules loaded:", loaded)

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from icnet_ros.model import icnet
-from icnet_ros.runtime.weights import load_model
+from icnet_ros.weights.weight_file import load_model
 from icnet_train import checkpoint as ckpt
 from icnet_train.cli import main
 from icnet_train.prune import channel_groups, filter_l1, prune

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from icnet_train.data.synthetic import (POLE, ROAD, SKY, SyntheticScenes, generate_scene, generate_sequence,
+from icnet_ros.synthetic.street_scenes import (POLE, ROAD, SKY, SyntheticScenes, generate_scene, generate_sequence,
                                         sample_scene)
 
 

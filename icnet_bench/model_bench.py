@@ -60,7 +60,7 @@ from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
 from icnet_ros.model import icnet, pspnet50_baseline
-from icnet_ros.tools.bench_settings import BenchError, choices, comma_list, parse_size
+from icnet_bench.settings import BenchError, choices, comma_list, parse_size
 
 SCHEMA = "icnet_ros.bench.model/1"
 MODELS: dict[str, Callable[[], nn.Module]] = {
@@ -685,7 +685,7 @@ def measure_memory(case: Case, settings: Settings, state_path: Path, workdir: Pa
     request = {"case": asdict(case), "settings": asdict(settings), "state": str(state_path),
                "workdir": str(workdir)}
     command = [sys.executable, "-c",
-               "import sys; from icnet_ros.tools.bench import _memory_probe_main; sys.exit(_memory_probe_main())"]
+               "import sys; from icnet_bench.model_bench import _memory_probe_main; sys.exit(_memory_probe_main())"]
     try:
         done = subprocess.run(command, input=json.dumps(request), capture_output=True, text=True,
                               timeout=1800, check=False)

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from rosbags.highlevel import AnyReader
 
-from icnet_ros.runtime.bag_writing import COMPRESSED_IMAGE, IMAGE, TYPESTORE
-from icnet_ros.runtime.image_decoding import MAX_PIXELS, RawFrame, decode_compressed, to_rgb
+from icnet_ros.evaluation.bag_writing import COMPRESSED_IMAGE, IMAGE, TYPESTORE
+from icnet_ros.runtime.image_decoding import MAX_PIXELS, CompressedFrame, RawFrame, decode_compressed, to_rgb
 
 IMAGE_TYPES = {IMAGE: "raw", COMPRESSED_IMAGE: "compressed"}
 STORAGE_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3"}
@@ -84,8 +84,6 @@ class BagImage:
         if self.kind == "raw":
             return RawFrame.validated(msg.encoding, msg.height, msg.width, msg.step, msg.data,
                                       msg.is_bigendian, max_pixels)
-        from icnet_ros.runtime.engine import CompressedFrame  # the engine imports torch
-
         return CompressedFrame(msg.format, msg.data)
 
     def rgb(self, max_pixels: int = MAX_PIXELS) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Soak the segmentation node: a camera stream for a long time, or many lifecycle cycles.
 
-    python -m icnet_ros.tools.soak stream --duration 600 --rate 30 --size 480 640 --output soak.json
-    python -m icnet_ros.tools.soak cycles --count 100 --output cycles.json
+    python -m icnet_bench.soak stream --duration 600 --rate 30 --size 480 640 --output soak.json
+    python -m icnet_bench.soak cycles --count 100 --output cycles.json
 
 ``stream`` starts ``segmentation_node`` in a private ROS domain (the shipped parameter
 file and input QoS, best effort, depth 1) and publishes rgb8 frames at ``--rate`` for
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-PROG = "python -m icnet_ros.tools.soak"
+PROG = "python -m icnet_bench.soak"
 SCHEMA = "icnet_ros.reliability.soak/1"
 GROWTH_TARGET_PERCENT = 2.0
 MIB = 1024 * 1024
@@ -88,7 +88,7 @@ class Session:
     """The node, the client and their link, for either command."""
 
     def __init__(self, args: argparse.Namespace, parameters: dict[str, Any]) -> None:
-        from icnet_ros.tools.node_session import Client, NodeUnderTest, isolate, weights_or_random
+        from icnet_bench.node_session import Client, NodeUnderTest, isolate, weights_or_random
 
         self.environment = isolate(args.domain_id)
         self.weights, self.weights_description = weights_or_random(args.weights)
@@ -115,7 +115,7 @@ class Session:
         return msg, stamp.sec * 1_000_000_000 + stamp.nanosec
 
     def wait_serving(self, image: np.ndarray) -> None:
-        from icnet_ros.tools.node_session import wait_serving
+        from icnet_bench.node_session import wait_serving
 
         def probe(stamp):
             msg, _ = self.frame(image, "probe")
@@ -260,7 +260,7 @@ def cycles(args: argparse.Namespace) -> dict:
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
 
-    from icnet_ros.tools.node_session import rss_summary
+    from icnet_bench.node_session import rss_summary
 
     session = Session(args, {})
     image = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)

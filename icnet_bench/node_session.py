@@ -63,9 +63,9 @@ def random_weights(folder: Path, width: float = 0.125, input_size: tuple[int, in
     import torch
 
     from icnet_ros.model import icnet
-    from icnet_ros.runtime.labels import CITYSCAPES
-    from icnet_ros.runtime.preprocessing import Preprocessing
-    from icnet_ros.runtime.weights import WeightsMetadata, save_weights
+    from icnet_ros.weights.labels import CITYSCAPES
+    from icnet_ros.weights.preprocessing import Preprocessing
+    from icnet_ros.weights.weight_file import WeightsMetadata, save_weights
 
     torch.manual_seed(seed)
     model = icnet(width=width)

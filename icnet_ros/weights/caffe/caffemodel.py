@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from icnet_ros.runtime.caffe.wire import (
+from icnet_ros.weights.caffe.wire import (
     FIXED32, FIXED64, LENGTH_DELIMITED, VARINT, Field, WireError, fields, packed_varints, signed64,
 )
-from icnet_ros.runtime.weights import WeightsError
+from icnet_ros.weights.weight_file import WeightsError
 
 # V1LayerParameter.LayerType values and the type names Caffe upgrades them to.
 V1_LAYER_TYPES: dict[int, str] = {

@@ -1,6 +1,6 @@
 """Fuzz the running segmentation node with malformed images, interleaved with good ones.
 
-    python -m icnet_ros.tools.fuzz_node --messages 10000 --output fuzz.json
+    python -m icnet_bench.fuzz_node --messages 10000 --output fuzz.json
 
 Starts ``segmentation_node`` twice in a private ROS domain (one with raw input, one with
 compressed input; ``--transport`` picks one), then sends batches of ``--batch``
@@ -61,7 +61,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-PROG = "python -m icnet_ros.tools.fuzz_node"
+PROG = "python -m icnet_bench.fuzz_node"
 SCHEMA = "icnet_ros.reliability.fuzz/1"
 UNDELIVERABLE = "undeliverable"
 # Unsupported encodings: real ones without colour meaning, near misses and nonsense.
@@ -417,7 +417,7 @@ class Fuzzer:
     """Drives the nodes; ``run`` returns the report."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from icnet_ros.tools.node_session import Client, NodeUnderTest, isolate, weights_or_random
+        from icnet_bench.node_session import Client, NodeUnderTest, isolate, weights_or_random
 
         self.args = args
         self.environment = isolate(args.domain_id)
@@ -457,7 +457,7 @@ class Fuzzer:
             print(text, file=sys.stderr, flush=True)
 
     def start(self) -> None:
-        from icnet_ros.tools.node_session import wait_serving
+        from icnet_bench.node_session import wait_serving
 
         for transport, link in self.links.items():
             frame = self.generators[transport].good().message   # one draw, however many probes it takes
@@ -576,7 +576,7 @@ class Fuzzer:
         return self._report(sent, fuzz_s, alive, final, shutdown)
 
     def _report(self, sent: int, fuzz_s: float, alive: dict, final: dict, shutdown: dict) -> dict:
-        from icnet_ros.tools.node_session import rss_summary
+        from icnet_bench.node_session import rss_summary
 
         nodes = {}
         for transport, tally in self.tallies.items():

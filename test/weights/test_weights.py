@@ -14,9 +14,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from icnet_ros.model import icnet
-from icnet_ros.runtime.labels import CITYSCAPES
-from icnet_ros.runtime.preprocessing import Preprocessing
-from icnet_ros.runtime.weights import (
+from icnet_ros.weights.labels import CITYSCAPES
+from icnet_ros.weights.preprocessing import Preprocessing
+from icnet_ros.weights.weight_file import (
     METADATA_KEY, WeightsError, WeightsMetadata, load_model, read_weights, save_weights,
 )
 

@@ -31,7 +31,7 @@ from functools import cached_property, lru_cache
 import cv2
 import numpy as np
 
-from icnet_ros.runtime.labels import IGNORE_LABEL
+from icnet_ros.weights.labels import IGNORE_LABEL
 
 (ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, TRAFFIC_LIGHT, TRAFFIC_SIGN, VEGETATION, TERRAIN,
  SKY, PERSON, RIDER, CAR, TRUCK, BUS, TRAIN, MOTORCYCLE, BICYCLE) = range(19)

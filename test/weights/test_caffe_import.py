@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 import torch
 
-from icnet_ros.runtime.caffe import CaffeError, CaffeLayer, CaffeNet, icnet_from_caffe, parse_net, read_caffemodel
-from icnet_ros.runtime.labels import CITYSCAPES
-from icnet_ros.runtime.preprocessing import OFFICIAL
-from icnet_ros.runtime.weights import WeightsError, file_sha256, load_model
+from icnet_ros.weights.caffe import CaffeError, CaffeLayer, CaffeNet, icnet_from_caffe, parse_net, read_caffemodel
+from icnet_ros.weights.labels import CITYSCAPES
+from icnet_ros.weights.preprocessing import OFFICIAL
+from icnet_ros.weights.weight_file import WeightsError, file_sha256, load_model
 from icnet_ros.tools import convert_caffe
 
 sys.path.insert(0, str(Path(__file__).parent))

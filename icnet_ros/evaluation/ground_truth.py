@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from icnet_ros.runtime.labels import IGNORE_LABEL
+from icnet_ros.weights.labels import IGNORE_LABEL
 
 LABEL_FORMATS = ("trainIds", "labelIds")
 MATCHES = ("auto", "stamp", "name")

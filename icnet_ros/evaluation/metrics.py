@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from icnet_ros.runtime.labels import IGNORE_LABEL
+from icnet_ros.weights.labels import IGNORE_LABEL
 
 ArrayLike = np.ndarray | torch.Tensor
 

@@ -1,7 +1,7 @@
 """icnet-bench-node: what the running node adds to the model, its pipelining, many cameras.
 
 Everything runs on real processes over real DDS: ``segmentation_node`` and the echo node
-(:mod:`icnet_ros.ros.echo_node`) as separate processes, and a measuring process (the
+(:mod:`icnet_bench.echo_node`) as separate processes, and a measuring process (the
 "camera") that publishes frames and receives the answers. Parts (``--parts``):
 
 - ``overhead``: one frame at a time, in rounds that interleave three measurements of
@@ -67,7 +67,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from icnet_ros.tools.bench_settings import BenchError, choices, comma_list, parse_size
+from icnet_bench.settings import BenchError, choices, comma_list, parse_size
 
 SCHEMA = "icnet_ros.bench.node/1"
 PARTS = ("overhead", "pipelining", "cameras", "engine")
@@ -79,7 +79,6 @@ NODE_STAGES = ENGINE_STAGES + ("publish",)
 START_TIMEOUT_S = 120.0
 MAX_CAMERA_HZ = 200.0
 SETTLE_S = 0.02  # between two measurements of a round: the previous one's stragglers finish
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 
@@ -134,19 +133,14 @@ def _median(values: Sequence[float]) -> float:
 
 
 def shm_profile_path(explicit: str | None) -> Path:
-    """The project's Fast DDS shared-memory profile (source tree or installed share/)."""
-    candidates = [Path(explicit)] if explicit else [PACKAGE_ROOT.parent / "config" / "fastdds_shm.xml"]
-    if not explicit:
-        try:
-            from ament_index_python.packages import get_package_share_directory
-            candidates.append(Path(get_package_share_directory("icnet_ros")) / "config" / "fastdds_shm.xml")
-        except Exception:  # noqa: BLE001 - not installed through colcon: the source tree only
-            pass
-    for path in candidates:
-        if path.is_file():
-            return path.resolve()
-    raise BenchError(f"Fast DDS profile not found (looked at {', '.join(map(str, candidates))}); "
-                     "give it with --fastdds-profile")
+    """The project's Fast DDS shared-memory profile (installed share/ or the source tree)."""
+    from icnet_ros.ros.bag_replay import shipped_file
+
+    path = Path(explicit) if explicit else shipped_file("config/fastdds_shm.xml")
+    if path is None or not path.is_file():
+        raise BenchError(f"Fast DDS profile not found ({explicit or 'config/fastdds_shm.xml of icnet_ros'}); "
+                         "give it with --fastdds-profile")
+    return path.resolve()
 
 
 # ------------------------------------------------------------------------- weights, frames
@@ -159,16 +153,16 @@ def prepare_weights(settings: Settings, workdir: Path) -> tuple[Path, str]:
         if not path.is_file():
             raise BenchError(f"weights file {str(path)!r} does not exist or is not a file")
         return path.resolve(), f"given: {path.name}"
-    from icnet_ros.runtime.default_weights import default_weights_path
+    from icnet_ros.weights.demo import default_weights_path
     demo = default_weights_path()
     if demo.is_file():
         return demo, f"the project's demo weights ({demo.name})"
     import torch
 
     from icnet_ros.model import icnet
-    from icnet_ros.runtime.labels import CITYSCAPES
-    from icnet_ros.runtime.preprocessing import Preprocessing
-    from icnet_ros.runtime.weights import WeightsMetadata, save_weights
+    from icnet_ros.weights.labels import CITYSCAPES
+    from icnet_ros.weights.preprocessing import Preprocessing
+    from icnet_ros.weights.weight_file import WeightsMetadata, save_weights
     torch.manual_seed(0)
     model = icnet(width=settings.width)
     metadata = WeightsMetadata({}, CITYSCAPES, Preprocessing(input_size=settings.input_size),
@@ -181,7 +175,7 @@ def prepare_weights(settings: Settings, workdir: Path) -> tuple[Path, str]:
 
 def street_frames(height: int, width: int, count: int, seed: int = 2_000_000) -> list:
     """``count`` synthetic street scenes (RGB uint8) of the given size."""
-    from icnet_train.data.synthetic import generate_scene
+    from icnet_ros.synthetic.street_scenes import generate_scene
     return [generate_scene(seed + i, height, width)[0] for i in range(count)]
 
 
@@ -669,7 +663,7 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
                                 **_node_parameters(settings, weights, profile, largest))
                           for n in range(max(1 if single else 0, max(counts, default=0)))]
     if single:
-        start("icnet_ros.ros.echo_node", "bench/echo", "echo", input_qos_reliability=qos)
+        start("icnet_bench.echo_node", "bench/echo", "echo", input_qos_reliability=qos)
     multi_processes = {count: start(
         "icnet_ros.ros.segmentation_node", f"bench/multi{count}", f"multi{count}",
         **_node_parameters(settings, weights, profile, settings.camera_size,
@@ -681,7 +675,7 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
         from icnet_ros.runtime.engine import SegmentationEngine
-        from icnet_ros.tools.bench import machine_info
+        from icnet_bench.model_bench import machine_info
         engine = SegmentationEngine(weights, device=settings.device, precision=settings.precision,
                                     cpu_threads=settings.cpu_threads or None)
         result: dict[str, Any] = {
@@ -808,7 +802,7 @@ def run_benchmark(settings: Settings) -> tuple[dict[str, Any], Path, Path]:
                        "log_dir": str(workdir), "first": number == 0}
             request_path, result_path = workdir / f"{profile}_request.json", workdir / f"{profile}_result.json"
             request_path.write_text(json.dumps(request))
-            code = subprocess.call([sys.executable, "-m", "icnet_ros.tools.node_bench", "_client",
+            code = subprocess.call([sys.executable, "-m", "icnet_bench.node_bench", "_client",
                                     str(request_path), str(result_path)],
                                    env=_profile_environment(profile, shm))
             if code != 0 or not result_path.is_file():

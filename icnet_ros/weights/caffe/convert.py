@@ -26,11 +26,11 @@ import numpy as np
 import torch
 
 from icnet_ros.model import ICNet, icnet
-from icnet_ros.runtime.caffe.caffemodel import CaffeError, CaffeLayer, CaffeNet, read_caffemodel
-from icnet_ros.runtime.caffe.releases import OFFICIAL_RELEASES
-from icnet_ros.runtime.labels import CITYSCAPES
-from icnet_ros.runtime.preprocessing import OFFICIAL
-from icnet_ros.runtime.weights import WeightsMetadata, architecture_of, file_sha256, load_state
+from icnet_ros.weights.caffe.caffemodel import CaffeError, CaffeLayer, CaffeNet, read_caffemodel
+from icnet_ros.weights.caffe.releases import OFFICIAL_RELEASES
+from icnet_ros.weights.labels import CITYSCAPES
+from icnet_ros.weights.preprocessing import OFFICIAL
+from icnet_ros.weights.weight_file import WeightsMetadata, architecture_of, file_sha256, load_state
 
 CLASSIFIERS = ("conv6_cls", "conv6_sub4", "conv6_sub2")
 AUX_CLASSIFIERS = ("conv6_sub4", "conv6_sub2")

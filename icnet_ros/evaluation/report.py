@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from icnet_ros.runtime.evaluation import STATUSES, Evaluation
-from icnet_ros.runtime.labels import IGNORE_LABEL
-from icnet_ros.runtime.metrics import ConfusionMatrix
+from icnet_ros.evaluation.scoring import STATUSES, Evaluation
+from icnet_ros.weights.labels import IGNORE_LABEL
+from icnet_ros.evaluation.metrics import ConfusionMatrix
 
 SCHEMA_VERSION = 1
 PERCENTILES = (50, 90, 99)

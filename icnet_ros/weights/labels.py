@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from icnet_ros.runtime.mapping_files import read_mapping_file
+from icnet_ros.weights.mapping_files import read_mapping_file
 
 # Cityscapes trainIds 0..18 with the official colours (cityscapesScripts labels.py).
 CITYSCAPES_CLASSES: tuple[tuple[str, tuple[int, int, int]], ...] = (

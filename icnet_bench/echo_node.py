@@ -4,7 +4,7 @@
 image of the input's size carrying the input header, from the subscription callback:
 the same messages the segmentation node receives and sends, without its threads,
 decoding or network. ``icnet-bench-node`` runs it beside the segmentation node to
-measure what moving the frames costs (``python -m icnet_ros.ros.echo_node --ros-args
+measure what moving the frames costs (``python -m icnet_bench.echo_node --ros-args
 -p input_qos_reliability:=reliable``).
 """
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from icnet_ros.runtime.labels import CITYSCAPES
-from icnet_ros.runtime.metrics import (ConfusionMatrix, confusion_matrix, format_table, mean_iou,
+from icnet_ros.weights.labels import CITYSCAPES
+from icnet_ros.evaluation.metrics import (ConfusionMatrix, confusion_matrix, format_table, mean_iou,
                                        per_class_iou, pixel_accuracy)
 
 

@@ -20,8 +20,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from icnet_ros.model import ICNet, icnet
-from icnet_ros.runtime.labels import LabelSet
-from icnet_ros.runtime.preprocessing import Preprocessing
+from icnet_ros.weights.labels import LabelSet
+from icnet_ros.weights.preprocessing import Preprocessing
 
 FORMAT = "icnet_ros.weights"
 FORMAT_VERSION = 1

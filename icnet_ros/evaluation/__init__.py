@@ -1,0 +1,1 @@
+"""Scoring a segmenter against labelled frames: bags, ground truth, metrics, reports (no ROS)."""
