@@ -26,7 +26,7 @@ demo: $(STAMP)
 		--output $(DEMO_DIR)/report --strip $(DEMO_DIR)/demo_strip.png
 	@echo "image strip (input | colour mask | overlay): $(DEMO_DIR)/demo_strip.png"
 
-# A quick model-only look (minutes on a CPU); README "Performance" has the full commands.
+# A quick model-only look (minutes on a CPU); docs/performance.md has the full commands.
 bench: $(STAMP)
 	$(VENV)/bin/icnet-bench model --models sub124,baseline --sizes 513x1025 --precisions fp32 \
 		--backends eager,onnxruntime --repeats 5 --no-memory

@@ -7,7 +7,7 @@ The node reads ``params_file`` (default: the installed config/icnet.yaml); the
 ``weights``, ``device`` and ``precision`` arguments override it when given. The Fast DDS
 shared-memory profile (config/fastdds_shm.xml) is set for the node and rviz2 unless
 ``shm_profile:=false``: full-resolution frames need it, and the camera driver must use
-the same profile (README, "Running the node"). Two cameras: include this file twice with
+the same profile (docs/node.md). Two cameras: include this file twice with
 two namespaces.
 """
 

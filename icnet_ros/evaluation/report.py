@@ -1,7 +1,7 @@
 """The evaluation report: a JSON file of a stable schema, a Markdown summary and two plots.
 
 :func:`build_report` turns an :class:`Evaluation` and the run's context into the JSON
-document (schema in the README, ``schema_version`` :data:`SCHEMA_VERSION`; fields are
+document (schema in docs/evaluation.md, ``schema_version`` :data:`SCHEMA_VERSION`; fields are
 only ever added within a version); :func:`write_report` writes ``report.json``,
 ``report.md``, ``confusion_matrix.png`` (rows: ground truth, normalised per row) and
 ``latency_histogram.png``; :func:`summary_text` is what the tool prints.
@@ -60,7 +60,7 @@ def _counts(evaluation: Evaluation, topic: str | None = None) -> dict:
 
 def build_report(evaluation: Evaluation, *, mode: str, settings: dict, bag: dict, weights: dict | None,
                  ground_truth: dict | None, node: dict | None, latency_definition: str) -> dict:
-    """The JSON document (see the README for every field)."""
+    """The JSON document (docs/evaluation.md lists every field)."""
     names = list(evaluation.labels.names)
     latencies = [r.latency_ms for r in evaluation.records if r.latency_ms is not None]
     answered = evaluation.count("answered")

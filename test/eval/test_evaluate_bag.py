@@ -25,7 +25,7 @@ CLI = Path(sys.executable).parent / "icnet-eval"
 LABELS = "/camera/labels"
 TOPICS = {"mcap": "/camera/image_raw", "sqlite3": "/camera/image_raw/compressed"}
 
-# The documented schema (README, "Evaluating on rosbags"), version 1: key -> type(s).
+# The documented schema (docs/evaluation.md), version 1: key -> type(s).
 SCHEMA = {"schema_version": int, "tool": str, "created_utc": str, "mode": str, "settings": dict, "bag": dict,
           "weights": (dict, type(None)), "ground_truth": (dict, type(None)), "node": (dict, type(None)),
           "counts": dict, "topics": dict, "accuracy": (dict, type(None)), "latency_definition": str,

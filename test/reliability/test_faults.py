@@ -44,7 +44,7 @@ PALETTE = CITYSCAPES.palette()
 DEFAULTS = {"publish_color_mask": True, "publish_overlay": True, "publish_confidence": False,
             "publish_timing": True, "overlay_alpha": 0.5, "min_output_hz": 5.0, "max_output_delay_s": 1.0,
             "stale_after_s": STALE_AFTER_S, "max_image_pixels": 16777216}
-CYCLES, SETTLE = 15, 5       # the soak tool runs 100 (README, Reliability)
+CYCLES, SETTLE = 15, 5       # the soak tool runs 100 (docs/reliability.md)
 GROWTH_LIMIT_PERCENT = 2.0
 
 
