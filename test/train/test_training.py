@@ -93,3 +93,27 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     assert main(["export", "--checkpoint", str(tmp_path / "junk.pth"), "--output", str(tmp_path / "w.safetensors")]) == 2
     assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+class _Payload:
+    """Unpickling this would create ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+def test_a_checkpoint_with_pickled_code_is_refused_in_one_line(tmp_path, capsys):
+    """The checkpoint loader says what was found and what to use, not torch's eight lines."""
+    marker = tmp_path / "marker"
+    checkpoint = tmp_path / "crafted.pth"
+    torch.save({"format": ckpt.FORMAT, "model": {}, "note": _Payload(marker)}, checkpoint)
+    assert main(["export", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "w.safetensors")]) == 2
+    error = capsys.readouterr().err
+    assert not marker.exists()
+    assert error.count("\n") == 1, error
+    assert error.startswith(f"icnet-train: error: {checkpoint} refused (it pickles unsupported GLOBAL io.open); "
+                            "nothing in it was run"), error
+    assert "Use a .safetensors file instead" in error and "will likely succeed" not in error
