@@ -9,7 +9,7 @@ class WeightsError(ValueError):
     """A weight file that cannot be used, with the reason."""
 
 
-def listing(items: list[str], limit: int = LISTING_LIMIT) -> str:
-    """``items`` comma-separated, those beyond ``limit`` counted: ``a, b, ... (40 more)``."""
-    more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
-    return ", ".join(items[:limit]) + more
+def listing(items: list[str], limit: int = LISTING_LIMIT, separator: str = ", ") -> str:
+    """``items`` joined by ``separator``, those beyond ``limit`` counted: ``a, b, ... (40 more)``."""
+    more = f"{separator}... ({len(items) - limit} more)" if len(items) > limit else ""
+    return separator.join(items[:limit]) + more
