@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import caffe_reference as ref
 import numpy as np
 import pytest
 import torch
@@ -29,8 +30,6 @@ from icnet_ros.weights.preprocessing import OFFICIAL
 from icnet_ros.weights.weight_file import WeightsError, file_sha256, load_model
 from icnet_ros.tools import convert_caffe
 
-sys.path.insert(0, str(Path(__file__).parent))
-import caffe_reference as ref  # noqa: E402
 
 PROTOTXT = {"merged": "icnet_cityscapes.prototxt", "bnnomerge": "icnet_cityscapes_bnnomerge.prototxt"}
 AUX = ("conv6_sub4", "conv6_sub2")
