@@ -19,9 +19,9 @@ from pathlib import Path
 from icnet_ros.weights.labels import LabelSetError
 from icnet_ros.weights.weight_file import WeightsError
 from icnet_train.checkpoint import CheckpointError
-from icnet_train.export import ONNX_TOLERANCE
 from icnet_train.config import ConfigError, TrainConfig, field_types, load_yaml
 from icnet_train.data.folder import DatasetError
+from icnet_train.export import ONNX_TOLERANCE
 
 ERRORS = (ConfigError, DatasetError, CheckpointError, WeightsError, LabelSetError, OSError)
 

@@ -52,7 +52,7 @@ def _what_was_found(head: bytes, message: str) -> str:
     if operand:
         code = chr(int(operand.group(1)))
         name = pickletools.code2op[code].name if code in pickletools.code2op else f"byte {ord(code)}"
-        raw = "" if head.startswith(ZIP_MAGIC) else f", a raw pickle of protocol {head[1]}"
+        raw = "" if head.startswith(ZIP_MAGIC) or len(head) < 2 else f", a raw pickle of protocol {head[1]}"
         return f"it holds pickle opcode {name}{raw}"
     stopped = _STOPPED.search(message)
     return f"torch stopped at: {stopped.group(1)}" if stopped else "its pickle holds objects other than tensors"
@@ -63,6 +63,8 @@ def refusal(path: Path, error: Exception, what: str = "weight file") -> str:
     head = _head(path)
     if not _is_torch_file(head):
         return f"{path} is not a readable {what}: neither a torch.save archive nor a pickle"
+    if isinstance(error, EOFError):
+        return f"{path} is not a readable {what}: its pickle ends early (truncated?)"
     if not isinstance(error, pickle.UnpicklingError):
         text = str(error).strip()
         reason = text.splitlines()[0].split(". ")[0].rstrip(".") if text else type(error).__name__

@@ -225,6 +225,7 @@ def test_the_conversion_command_of_a_refusal_writes_a_loadable_safetensors_file(
     (b"not a weight file", "is not a readable weight file: neither a torch.save archive nor a pickle$"),
     (b"", "is not a readable weight file: neither a torch.save archive nor a pickle$"),
     ("truncated", "is not a readable weight file: PytorchStreamReader failed reading zip archive"),
+    (b"\x80\x02", "is not a readable weight file: its pickle ends early"),
 ])
 def test_a_pth_that_is_no_torch_file_is_named_so(tmp_path, tiny_weights, content, message):
     path = tmp_path / "broken.pth"
