@@ -258,8 +258,8 @@ def test_a_bnnomerge_file_whose_bn_layers_have_another_type_is_refused_with_the_
         r"icnet-convert-caffe: error: \S+retyped.caffemodel does not match the official ICNet, read as BN-merged with "
         r"auxiliary classifiers \(no layer of type BN carries blobs; 0 of (\d+) convolutions carry a bias, as in the "
         r"bnnomerge form; (\d+) layers named '\*/bn' carry blobs but are of type 'BatchNorm', not BN; auxiliary "
-        r"classifiers with blobs: conv6_sub4, conv6_sub2\): extra layers: conv1_1_3x3_s2/bn \(BatchNorm\), (?:[^;]+, ){11}"
-        r"\.\.\. \((\d+) more\); conv1_1_3x3_s2 has 1 blobs, the BN-merged network needs 2 \([^)]+\); (?:[^;]+; ){3}"
+        r"classifiers with blobs: conv6_sub4, conv6_sub2\): extra layers: conv1_1_3x3_s2/bn \(BatchNorm\), "
+        r"(?:[^;]+, ){11}\.\.\. \((\d+) more\); conv1_1_3x3_s2 has 1 blobs, the BN-merged network needs 2 \([^)]+\); (?:[^;]+; ){3}"
         r"\.\.\. \((\d+) more\)\n", error)
     assert refused, error
     convolutions, named_bn, more_layers, more_problems = map(int, refused.groups())
