@@ -2,7 +2,8 @@
 
 A checkpoint is a dict of tensors, dicts, lists, numbers and strings only (RNG states
 are stored as tensors), written with ``torch.save`` and read with
-``torch.load(weights_only=True)``: loading one never unpickles arbitrary objects.
+``torch.load(weights_only=True)`` (:func:`icnet_ros.weights.torch_files.load_tensors_only`):
+loading one never unpickles arbitrary objects.
 
 Keys: ``format``, ``iteration``, ``config`` (the TrainConfig as a dict), ``architecture``
 (the builder arguments with per-layer widths, so pruned networks rebuild), ``labels``,
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from icnet_ros.model import ICNet
+from icnet_ros.weights.torch_files import load_tensors_only
 from icnet_ros.weights.weight_file import WeightsError, architecture_of, build_model
 
 FORMAT = "icnet_train.checkpoint"
@@ -69,9 +71,9 @@ def load(path: str | Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file is reported the same way
-        raise CheckpointError(f"{path} is not a readable checkpoint: {error}") from None
+        content = load_tensors_only(path, what="checkpoint")
+    except WeightsError as error:
+        raise CheckpointError(str(error)) from None
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an icnet_train checkpoint")
     return content

@@ -21,6 +21,7 @@ from icnet_ros.weights.weight_file import WeightsError
 from icnet_train.checkpoint import CheckpointError
 from icnet_train.config import ConfigError, TrainConfig, field_types, load_yaml
 from icnet_train.data.folder import DatasetError
+from icnet_train.export import ONNX_TOLERANCE
 
 ERRORS = (ConfigError, DatasetError, CheckpointError, WeightsError, LabelSetError, OSError)
 
@@ -137,10 +138,21 @@ def _export(args: argparse.Namespace) -> int:
         size = tuple(TrainConfig.from_dict(dict(content["config"])).input_size)
         export_onnx(model, args.onnx, size)
         generator = torch.Generator().manual_seed(0)
-        difference = onnx_difference(args.onnx, model, 50 * torch.randn(1, 3, *size, generator=generator))
-        print(f"wrote {args.onnx} (input 1x3x{size[0]}x{size[1]}); onnxruntime vs PyTorch: "
-              f"max |difference| {difference:.2e}")
+        difference, relative = onnx_difference(args.onnx, model, 50 * torch.randn(1, 3, *size, generator=generator))
+        print(f"wrote {args.onnx} (input 1x3x{size[0]}x{size[1]}); onnxruntime vs PyTorch: max |difference| "
+              f"{difference:.2e}, {relative:.2e} of the largest logit (tolerance {args.onnx_tolerance:g})")
+        if not relative <= args.onnx_tolerance:
+            print(f"icnet-train: error: {args.onnx} differs from PyTorch by {relative:.2e} of the largest logit, "
+                  f"more than the tolerance {args.onnx_tolerance:g} (file kept for inspection)", file=sys.stderr)
+            return 1
     return 0
+
+
+def _tolerance(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a tolerance (a number >= 0)")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -168,6 +180,9 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--checkpoint", type=Path, required=True, help="training checkpoint (.pth)")
     export.add_argument("--output", type=Path, required=True, help="weight file to write (.safetensors)")
     export.add_argument("--onnx", type=Path, help="also write ONNX at the run's input size, checked with onnxruntime")
+    export.add_argument("--onnx-tolerance", type=_tolerance, default=ONNX_TOLERANCE, metavar="RELATIVE",
+                        help="largest accepted |onnxruntime - PyTorch| relative to the largest |logit|; "
+                             "exit status 1 above it (default: %(default)g)")
     export.set_defaults(run=_export)
     return main
 

@@ -62,7 +62,11 @@ class TrainConfig:
     # Optimisation.
     iterations: int = _option(30000, "training iterations (optimizer steps)")
     batch_size: int = _option(16, "images per iteration, over all processes and accumulation steps")
-    accumulation: int = _option(1, "micro-batches accumulated per iteration (same result, less memory)")
+    accumulation: int = _option(1, "micro-batches per iteration, for less memory: the same samples and "
+                                   "steps as one batch, but not the same gradient with batch norm in training "
+                                   "mode (it normalises each micro-batch alone) nor when micro-batches hold "
+                                   "different numbers of labelled pixels (each loss is a micro-batch mean); "
+                                   "use --freeze-bn for an exact match")
     lr: float = _option(0.01, "base learning rate (poly decay)")
     poly_power: float = _option(0.9, "power of the poly learning-rate decay")
     momentum: float = _option(0.9, "SGD momentum")

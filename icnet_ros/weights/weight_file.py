@@ -20,18 +20,16 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from icnet_ros.model import ICNet, icnet
+from icnet_ros.weights.errors import WeightsError, listing
 from icnet_ros.weights.labels import LabelSet
 from icnet_ros.weights.preprocessing import Preprocessing
+from icnet_ros.weights.torch_files import load_tensors_only
 
 FORMAT = "icnet_ros.weights"
 FORMAT_VERSION = 1
 METADATA_KEY = "icnet_ros"
 TORCH_SUFFIXES = (".pt", ".pth")
 ARCHITECTURE_KEYS = ("num_classes", "width", "branches", "aux_classifiers", "batch_norm", "channels")
-
-
-class WeightsError(ValueError):
-    """A weight file that cannot be used, with the reason."""
 
 
 @dataclass
@@ -129,13 +127,8 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]
 
 
 def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
-    """A ``.pt``/``.pth`` file through ``torch.load(weights_only=True)``: never unpickles code."""
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - whatever torch.load refuses, the file is refused
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WeightsError(f"{path} refused: torch.load(weights_only=True) accepts only tensors in plain "
-                           f"containers ({reason})") from None
+    """A ``.pt``/``.pth`` file through :func:`load_tensors_only`: never unpickles code."""
+    content = load_tensors_only(path)
     layout = (f"{path}: a .pt/.pth weight file must hold a state dict (name -> tensor) or "
               "{'state_dict': state dict, 'metadata': icnet_ros metadata dict or JSON}")
     if not isinstance(content, dict):
@@ -191,12 +184,6 @@ def read_weights(path: str | Path, metadata: WeightsMetadata | None = None
     return tensors, WeightsMetadata.from_dict(stored)
 
 
-def _listing(items: list[str], limit: int = 12) -> str:
-    """``items`` comma-separated, the tail summarised beyond ``limit``."""
-    more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
-    return ", ".join(items[:limit]) + more
-
-
 def load_state(model: ICNet, tensors: dict[str, torch.Tensor], source: str = "weights") -> None:
     """Copy ``tensors`` into ``model``, naming every missing, unexpected or misshapen one."""
     expected = model.state_dict()
@@ -205,7 +192,7 @@ def load_state(model: ICNet, tensors: dict[str, torch.Tensor], source: str = "we
     misshapen = sorted(f"{name} {tuple(tensors[name].shape)} != {tuple(expected[name].shape)}"
                        for name in set(expected) & set(tensors)
                        if tensors[name].shape != expected[name].shape)
-    problems = [f"{label}: {_listing(items)}" for label, items in
+    problems = [f"{label}: {listing(items)}" for label, items in
                 (("missing", missing), ("unexpected", unexpected), ("shape mismatch", misshapen)) if items]
     if problems:
         raise WeightsError(f"{source} do not fit the architecture; " + "; ".join(problems))

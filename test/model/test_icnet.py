@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from prototxt import layers
 
 from icnet_ros.model import BRANCHES, icnet
 from icnet_ros.model.caffe_ops import pyramid_window, shrink_size, zoom_size
 from icnet_ros.model.conv_bn import ConvBN
-
-sys.path.insert(0, str(Path(__file__).parent))
-from prototxt import layers  # noqa: E402
 
 OFFICIAL_SIZE = (1025, 2049)
 # Shapes (C, H, W) of key official layers at 1025x2049, kept here as well as read from the prototxt.

@@ -5,14 +5,14 @@
 Frame ``seq`` carries ``frame_id = NAME_seq`` and the image :func:`frame` (seq), so a
 test can tell which process sent a frame and recompute the image an overlay was made
 from. Reliable publisher, depth 1, as camera drivers commonly are; stamps are the
-system time.
+system time. It imports ``ros_harness`` (``test/ros``): its parent passes its own
+``sys.path``, which holds pytest's ``pythonpath``, as ``PYTHONPATH``.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +27,6 @@ def frame(seq: int) -> np.ndarray:
 
 
 def main(topic: str, name: str, rate: float) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ros"))
     import rclpy
     from ros_harness import RELIABLE, rgb_message
     from sensor_msgs.msg import Image

@@ -8,6 +8,7 @@ with SIGINT or SIGTERM within 2 s is tested in ``test/ros``.
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import statistics
@@ -55,7 +56,8 @@ class Camera:
         self.name = name
         self._log = open(log_dir / f"camera_{name}.log", "wb")
         self.process = subprocess.Popen([sys.executable, str(CAMERA), topic, name, str(RATE_HZ)],
-                                        stdout=self._log, stderr=subprocess.STDOUT)
+                                        stdout=self._log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))})
 
     def kill(self) -> None:
         """SIGKILL: the driver crashes without a goodbye."""

@@ -1,9 +1,10 @@
 """Files named by parameters are untrusted: the node checks the paths before use and refuses
 a corrupt weight or label file with one clear log line, exiting with status 1.
 
-Weight files are never unpickled (``test/runtime/test_weights.py``: a crafted ``.pth``
-payload never runs); missing files are in ``test/ros/test_node_startup.py``; truncated
-bags are refused by ``icnet-eval`` in ``test/eval``, a bag holding a corrupt message here.
+Weight files are never unpickled (``test/weights/test_weights.py``: a crafted ``.pth``
+payload never runs; here the node refuses one, saying what it found); missing files are in
+``test/ros/test_node_startup.py``; truncated bags are refused by ``icnet-eval`` in
+``test/eval``, a bag holding a corrupt message here.
 All the node processes here start at once: most exit before torch is even imported.
 """
 
@@ -11,15 +12,28 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from ros_harness import SegmenterProcess
 
 pytestmark = pytest.mark.ros
 
 NAMES = [f"class {i}" for i in range(19)]
+PAYLOAD_MARKER = "payload_ran"
+
+
+class _Payload:
+    """Unpickling this would create ``marker`` (it calls ``open(marker, "w")``)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
 
 
 def _cases(folder, tiny_weights) -> dict[str, tuple[dict, str]]:
@@ -31,10 +45,14 @@ def _cases(folder, tiny_weights) -> dict[str, tuple[dict, str]]:
     (folder / "no_colors.yaml").write_text(yaml.safe_dump({"name": "x", "names": NAMES}))
     (folder / "three.yaml").write_text(yaml.safe_dump({"names": NAMES[:3], "colors": [[1, 2, 3]] * 3}))
     (folder / "a_directory").mkdir()
+    torch.save({"state_dict": {}, "metadata": _Payload(folder / PAYLOAD_MARKER)}, folder / "pickled_code.pth")
     weights = str(tiny_weights)
     return {
         "truncated-weights": ({"weights": str(folder / "truncated.safetensors")},
                               "is not a readable safetensors file"),
+        "pickled-code-weights": ({"weights": str(folder / "pickled_code.pth")},
+                                 "pickled_code.pth refused (it pickles unsupported GLOBAL io.open); "
+                                 "nothing in it was run"),
         "weights-device": ({"weights": "/dev/zero"}, "weights file '/dev/zero' is not a file"),
         "binary-labels": ({"weights": weights, "labels_file": str(folder / "binary.yaml")},
                           "binary.yaml is not UTF-8 text"),
@@ -50,7 +68,7 @@ def _cases(folder, tiny_weights) -> dict[str, tuple[dict, str]]:
 
 
 @pytest.fixture(scope="module")
-def refusals(tmp_path_factory, tiny_weights, ros_environment) -> dict[str, tuple[SegmenterProcess, str]]:
+def refusals(tmp_path_factory, tiny_weights, ros_environment) -> tuple[Path, dict[str, tuple[SegmenterProcess, str]]]:
     """Every case's node process, all started together, each waited for once."""
     folder = tmp_path_factory.mktemp("untrusted")
     processes = {}
@@ -59,18 +77,19 @@ def refusals(tmp_path_factory, tiny_weights, ros_environment) -> dict[str, tuple
     for case, (parameters, words) in cases.items():
         weights = parameters.pop("weights")
         processes[case] = (SegmenterProcess(folder, weights=weights, parameters=parameters, name=case), words)
-    yield processes
+    yield folder, processes
     for process, _ in processes.values():
         process.stop()
 
 
-CASES = ["truncated-weights", "weights-device", "binary-labels", "broken-yaml-labels",
+CASES = ["truncated-weights", "pickled-code-weights", "weights-device", "binary-labels", "broken-yaml-labels",
          "labels-without-colors", "labels-of-another-network", "labels-directory"]
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_refused_with_a_clear_error(refusals, case):
-    process, words = refusals[case]
+    folder, processes = refusals
+    process, words = processes[case]
     try:
         code = process.process.wait(timeout=90)
     except subprocess.TimeoutExpired:
@@ -79,6 +98,7 @@ def test_refused_with_a_clear_error(refusals, case):
     assert code == 1, log
     assert words in log, log
     assert "Traceback" not in log, log
+    assert not (folder / PAYLOAD_MARKER).exists()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="running as root: file permissions do not stop reads")

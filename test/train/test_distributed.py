@@ -23,18 +23,12 @@ from pathlib import Path
 
 import torch
 import yaml
-from train_helpers import TINY, losses, tiny_config
+from train_helpers import TINY, first_seed_without_void, losses, tiny_config
 
 from icnet_ros.weights.labels import CITYSCAPES
 from icnet_train import checkpoint as ckpt
-from icnet_ros.synthetic.street_scenes import generate_scene, sample_scene
+from icnet_ros.synthetic.street_scenes import generate_scene
 from icnet_train.train import build_model, train
-
-
-def first_seed_without_void(count: int) -> int:
-    """Start of ``count`` consecutive synthetic scenes without the (void) ego vehicle."""
-    flags = [sample_scene(seed).ego_vehicle == 0 for seed in range(200)]
-    return next(s for s in range(200 - count) if all(flags[s:s + count]))
 
 
 def test_two_gloo_processes_average_the_gradients_of_one_process_on_the_whole_batch(tmp_path, trained_run):

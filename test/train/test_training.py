@@ -16,7 +16,7 @@ from icnet_train.distributed import setup
 from icnet_train.evaluate import evaluate
 from icnet_train.loss import CascadeLoss
 from icnet_train.train import train
-from train_helpers import losses, tiny_config
+from train_helpers import first_seed_without_void, losses, tiny_config
 
 
 def test_a_few_dozen_steps_halve_the_loss_and_segment_the_frames(trained_run):
@@ -93,3 +93,54 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     assert main(["export", "--checkpoint", str(tmp_path / "junk.pth"), "--output", str(tmp_path / "w.safetensors")]) == 2
     assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+class _Payload:
+    """Unpickling this would create ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+def test_a_checkpoint_with_pickled_code_is_refused_in_one_line(tmp_path, capsys):
+    """The checkpoint loader says what was found and what to use, not torch's eight lines."""
+    marker = tmp_path / "marker"
+    checkpoint = tmp_path / "crafted.pth"
+    torch.save({"format": ckpt.FORMAT, "model": {}, "note": _Payload(marker)}, checkpoint)
+    assert main(["export", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "w.safetensors")]) == 2
+    error = capsys.readouterr().err
+    assert not marker.exists()
+    assert error.count("\n") == 1, error
+    assert error.startswith(f"icnet-train: error: {checkpoint} refused (it pickles unsupported GLOBAL io.open); "
+                            "nothing in it was run"), error
+    assert "Use a .safetensors file instead" in error and "will likely succeed" not in error
+
+
+def test_accumulation_help_says_what_matches_one_batch_and_the_runs_agree(tmp_path, capsys, trained_run):
+    """--accumulation's help: not the same with batch norm in training mode, exact with --freeze-bn.
+
+    One iteration of batch 2, whole or as 2 micro-batches of 1, from the trained tiny
+    network (its batch-norm statistics are learnt), on frames without void pixels (so both
+    micro-batch losses are means over as many pixels).
+    """
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert ("micro-batches per iteration, for less memory: the same samples and steps as one batch, but not the "
+            "same gradient with batch norm in training mode (it normalises each micro-batch alone)") in help_text
+    assert "use --freeze-bn for an exact match (default: 1)" in help_text
+    options = dict(iterations=1, batch_size=2, synthetic_train=2, synthetic_seed=first_seed_without_void(2),
+                   init=str(Path(trained_run[0].output_dir) / "checkpoint.pth"))
+    first = {}
+    for freeze_bn in (False, True):
+        for accumulation in (1, 2):
+            output = tmp_path / f"freeze_{freeze_bn}_accumulation_{accumulation}"
+            train(tiny_config(output, accumulation=accumulation, freeze_bn=freeze_bn, **options))
+            first[freeze_bn, accumulation] = losses(output)[0]
+    print(f"\niteration-1 loss, batch 2 / 2 micro-batches of 1: {first[False, 1]:.4f} / {first[False, 2]:.4f}; "
+          f"with --freeze-bn {first[True, 1]:.4f} / {first[True, 2]:.4f}")
+    assert abs(first[False, 1] - first[False, 2]) > 1e-3 * first[False, 1]
+    assert first[True, 1] == pytest.approx(first[True, 2], rel=1e-5)

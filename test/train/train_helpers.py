@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from icnet_ros.synthetic.street_scenes import sample_scene
 from icnet_train.config import TrainConfig
 
 # A tiny network on four 65x129 synthetic frames, fitted without resizing or mirroring.
@@ -20,3 +21,9 @@ def tiny_config(output_dir: Path, **changes) -> TrainConfig:
 def losses(output_dir: Path) -> list[float]:
     with open(Path(output_dir) / "train_log.csv", newline="") as stream:
         return [float(row["loss"]) for row in csv.DictReader(stream)]
+
+
+def first_seed_without_void(count: int) -> int:
+    """Start of ``count`` consecutive synthetic scenes without the (void) ego vehicle."""
+    flags = [sample_scene(seed).ego_vehicle == 0 for seed in range(200)]
+    return next(s for s in range(200 - count) if all(flags[s:s + count]))

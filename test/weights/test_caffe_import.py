@@ -9,6 +9,7 @@ the prototxt (caffe_reference.py, torch.nn.functional only), at the official 102
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import caffe_reference as ref
 import numpy as np
 import pytest
 import torch
@@ -28,8 +30,6 @@ from icnet_ros.weights.preprocessing import OFFICIAL
 from icnet_ros.weights.weight_file import WeightsError, file_sha256, load_model
 from icnet_ros.tools import convert_caffe
 
-sys.path.insert(0, str(Path(__file__).parent))
-import caffe_reference as ref  # noqa: E402
 
 PROTOTXT = {"merged": "icnet_cityscapes.prototxt", "bnnomerge": "icnet_cityscapes_bnnomerge.prototxt"}
 AUX = ("conv6_sub4", "conv6_sub2")
@@ -229,17 +229,42 @@ def _edit(edit: str, layers: list[dict], blobs: dict[str, list[np.ndarray]]) -> 
 ])
 def test_converter_names_what_does_not_fit(official, edit, message):
     layers, blobs = official["bnnomerge"]
-    with pytest.raises(CaffeError, match=r"does not match the official ICNet \(bnnomerge \(BN\), with auxiliary "
-                                         r"classifiers\); " + message):
+    with pytest.raises(CaffeError, match=r"does not match the official ICNet, read as bnnomerge \(BN\) with auxiliary "
+                                         r"classifiers \(\d+ layers of type BN carry blobs; [^)]*\): " + message):
         icnet_from_caffe(_edit(edit, layers, blobs))
 
 
 def test_merged_form_needs_every_bias(official):
     layers, blobs = official["merged"]
     blobs = {**blobs, "conv3_sub1_proj": blobs["conv3_sub1_proj"][:1]}
-    with pytest.raises(CaffeError, match=r"\(BN-merged\); conv3_sub1_proj has 1 blobs, the BN-merged network "
-                                         r"needs 2"):
+    with pytest.raises(CaffeError, match=r"read as BN-merged \(no layer of type BN carries blobs; (\d+) of (\d+) "
+                                         r"convolutions carry a bias; auxiliary classifiers with blobs: none\): "
+                                         r"conv3_sub1_proj has 1 blobs, the BN-merged network needs 2") as refused:
         icnet_from_caffe(_net(layers, blobs))
+    biased, convolutions = map(int, re.search(r"(\d+) of (\d+) convolutions", str(refused.value)).groups())
+    assert biased == convolutions - 1 > 50
+
+
+def test_a_bnnomerge_file_whose_bn_layers_have_another_type_is_refused_with_the_evidence(official, tmp_path, capsys):
+    """Read as BN-merged (no layer of type BN): the refusal says why, lists a few layers, counts the rest."""
+    layers, blobs = official["bnnomerge"]
+    retyped = [{**layer, "type": ["BatchNorm"]} if layer["type"] == ["BN"] else layer for layer in layers]
+    assert sum(layer["type"] == ["BatchNorm"] for layer in retyped) > 50
+    path = write_caffemodel(tmp_path / "retyped.caffemodel", retyped, blobs)
+    assert convert_caffe.main([str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and len(error) < 2000, f"{len(error)} characters: {error}"
+    refused = re.fullmatch(
+        r"icnet-convert-caffe: error: \S+retyped.caffemodel does not match the official ICNet, read as BN-merged with "
+        r"auxiliary classifiers \(no layer of type BN carries blobs; 0 of (\d+) convolutions carry a bias, as in the "
+        r"bnnomerge form; (\d+) layers named '\*/bn' carry blobs but are of type 'BatchNorm', not BN; auxiliary "
+        r"classifiers with blobs: conv6_sub4, conv6_sub2\): extra layers: conv1_1_3x3_s2/bn \(BatchNorm\), "
+        r"(?:[^;]+, ){11}\.\.\. \((\d+) more\); conv1_1_3x3_s2 has 1 blobs, the BN-merged network needs 2 \([^)]+\); (?:[^;]+; ){3}"
+        r"\.\.\. \((\d+) more\)\n", error)
+    assert refused, error
+    convolutions, named_bn, more_layers, more_problems = map(int, refused.groups())
+    assert named_bn == 12 + more_layers and convolutions == 4 + more_problems
+    assert not path.with_suffix(".safetensors").exists()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import pickle
 import pickletools
+import re
+import shlex
+import subprocess
+import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -175,19 +181,61 @@ def _pickled_calls(path: Path) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("container", ["torch.save", "raw pickle"])
-def test_crafted_pickle_in_pth_never_runs(tmp_path, container):
+@pytest.mark.parametrize("container, found", [
+    ("torch.save", "it pickles unsupported GLOBAL io.open"),
+    ("raw pickle", "it pickles unsupported GLOBAL io.open"),
+    ("raw pickle 4", "it holds pickle opcode FRAME, a raw pickle of protocol 4"),
+])
+def test_crafted_pickle_in_pth_never_runs_and_the_refusal_says_what_was_found(tmp_path, container, found):
     marker = tmp_path / "marker"
     path = tmp_path / "malicious.pth"
     if container == "torch.save":
         torch.save({"state_dict": {"conv.weight": torch.zeros(1)}, "metadata": _Payload(marker)}, path)
     else:
-        path.write_bytes(pickle.dumps({"conv.weight": _Payload(marker)}, protocol=2))
+        path.write_bytes(pickle.dumps({"conv.weight": _Payload(marker)}, protocol=4 if container.endswith("4") else 2))
     assert "io.open" in _pickled_calls(path)  # the payload is really there
     assert not marker.exists()
-    with pytest.raises(WeightsError, match=r"refused: torch\.load\(weights_only=True\) accepts only tensors"):
-        load_model(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(WeightsError) as refused:
+            load_model(path)
     assert not marker.exists()
+    assert not caught, [str(warning.message) for warning in caught]  # no pickle-protocol warning
+    message = str(refused.value)
+    assert message.startswith(f"{path} refused ({found}); nothing in it was run: "), message
+    assert "\n" not in message and "Use a .safetensors file instead" in message
+    assert "will likely succeed" not in message and "add_safe_globals" not in message  # torch's advice is gone
+
+
+def test_the_conversion_command_of_a_refusal_writes_a_loadable_safetensors_file(tmp_path, tiny_weights):
+    """A trusted file refused for a non-tensor entry: the command in the message converts it."""
+    model, metadata = load_model(tiny_weights)
+    path = tmp_path / "trusted.pth"
+    torch.save({"state_dict": model.state_dict(), "metadata": argparse.Namespace(note="not a tensor")}, path)
+    with pytest.raises(WeightsError, match=r"it pickles unsupported GLOBAL argparse\.Namespace") as refused:
+        read_weights(path)
+    command = shlex.split(re.search(r"convert it with (python -c \".*\")", str(refused.value)).group(1))
+    assert command[:2] == ["python", "-c"]
+    subprocess.run([sys.executable, *command[1:]], check=True, cwd=tmp_path, timeout=300)
+    converted, _ = load_model(tmp_path / "trusted.safetensors", metadata=metadata)
+    assert all(torch.equal(tensor, converted.state_dict()[name]) for name, tensor in model.state_dict().items())
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not a weight file", "is not a readable weight file: neither a torch.save archive nor a pickle$"),
+    (b"", "is not a readable weight file: neither a torch.save archive nor a pickle$"),
+    ("truncated", "is not a readable weight file: PytorchStreamReader failed reading zip archive"),
+    (b"\x80\x02", "is not a readable weight file: its pickle ends early"),
+])
+def test_a_pth_that_is_no_torch_file_is_named_so(tmp_path, tiny_weights, content, message):
+    path = tmp_path / "broken.pth"
+    if content == "truncated":
+        torch.save(read_weights(tiny_weights)[0], path)
+        content = path.read_bytes()[:200]
+    path.write_bytes(content)
+    with pytest.raises(WeightsError, match=message) as refused:
+        read_weights(path)
+    assert "\n" not in str(refused.value) and "safetensors" not in str(refused.value)
 
 
 def test_save_writes_only_safetensors(tmp_path):

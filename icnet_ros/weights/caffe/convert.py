@@ -14,7 +14,9 @@ Official names are the model's module names, so the mapping is by rule:
 
 The file decides the form: BN layers with blobs mean the ``_bnnomerge`` (as trained)
 form, none the BN-merged one; ``conv6_sub4``/``conv6_sub2`` mean auxiliary classifiers.
-Every layer with blobs must be consumed and every tensor of the network filled.
+Every layer with blobs must be consumed and every tensor of the network filled; a
+refusal names a few of the layers that do not fit, counts the rest, and says what the
+form was read from (:func:`form_evidence`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from icnet_ros.weights.caffe.caffemodel import CaffeError, CaffeLayer, CaffeNet,
 from icnet_ros.weights.caffe.releases import OFFICIAL_RELEASES
 from icnet_ros.weights.labels import CITYSCAPES
 from icnet_ros.weights.preprocessing import OFFICIAL
+from icnet_ros.weights.errors import listing
 from icnet_ros.weights.weight_file import WeightsMetadata, architecture_of, file_sha256, load_state
 
 CLASSIFIERS = ("conv6_cls", "conv6_sub4", "conv6_sub2")
@@ -38,6 +41,7 @@ BN_SUFFIX = "/bn"
 INPUT_SCALE = "data_sub1"
 INPUT_CONVOLUTIONS = ("conv1_sub1.conv.weight", "conv1_1_3x3_s2.conv.weight")
 BN_BLOBS = ("weight", "bias", "running_mean", "running_var")
+PROBLEMS_LISTED = 4  # sentences about blobs that do not fit, before the rest is counted
 
 
 def detect_form(net: CaffeNet) -> tuple[bool, bool]:
@@ -46,6 +50,27 @@ def detect_form(net: CaffeNet) -> tuple[bool, bool]:
     batch_norm = any(layer.type == "BN" for layer in with_blobs)
     aux = any(layer.name in AUX_CLASSIFIERS for layer in with_blobs)
     return batch_norm, aux
+
+
+def form_evidence(net: CaffeNet) -> str:
+    """What :func:`detect_form` went by, and what else points at a form, in a few words."""
+    with_blobs = [layer for layer in net.layers if layer.blobs]
+    batch_norm = [layer for layer in with_blobs if layer.type == "BN"]
+    convolutions = [layer for layer in with_blobs if layer.type == "Convolution" and layer.name not in CLASSIFIERS]
+    biased = sum(len(layer.blobs) > 1 for layer in convolutions)
+    like = (", as in the BN-merged form" if biased == len(convolutions) else
+            ", as in the bnnomerge form" if biased == 0 else "") if convolutions else ""
+    evidence = [f"{len(batch_norm)} layers of type BN carry blobs" if batch_norm
+                else "no layer of type BN carries blobs",
+                f"{biased} of {len(convolutions)} convolutions carry a bias{like}"]
+    named_bn = [layer for layer in with_blobs if layer.name.endswith(BN_SUFFIX) and layer.type != "BN"]
+    if named_bn:
+        kinds = sorted({repr(layer.type or "untyped") for layer in named_bn})
+        evidence.append(f"{len(named_bn)} layers named '*{BN_SUFFIX}' carry blobs but are of type {', '.join(kinds)}, "
+                        "not BN")
+    aux = [layer.name for layer in with_blobs if layer.name in AUX_CLASSIFIERS]
+    evidence.append(f"auxiliary classifiers with blobs: {', '.join(aux) or 'none'}")
+    return "; ".join(evidence)
 
 
 def _targets(layer: CaffeLayer, expected: dict[str, torch.Tensor], batch_norm: bool) -> list[str] | None:
@@ -141,11 +166,14 @@ def icnet_from_caffe(net: CaffeNet, source: str = "Caffe model") -> ICNet:
             tensors[key] = torch.zeros_like(tensor)
     missing = dict.fromkeys(_caffe_layer_of(key) for key in expected if key not in tensors)
     missing = [name for name in missing if name not in misfit]
-    report = [f"{label}: {', '.join(items)}" for label, items in
-              (("missing layers", missing), ("extra layers", extra)) if items] + problems
+    report = [f"{label}: {listing(items)}" for label, items in
+              (("missing layers", missing), ("extra layers", extra)) if items]
+    if problems:
+        report.append(listing(problems, PROBLEMS_LISTED, separator="; "))
     if report:
-        raise CaffeError(f"{source} does not match the official ICNet ({form}"
-                         f"{', with auxiliary classifiers' if aux else ''}); " + "; ".join(report))
+        raise CaffeError(f"{source} does not match the official ICNet, read as {form}"
+                         f"{' with auxiliary classifiers' if aux else ''} ({form_evidence(net)}): "
+                         + "; ".join(report))
     load_state(model, tensors, source)
     return model.eval()
 

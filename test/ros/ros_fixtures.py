@@ -1,0 +1,66 @@
+"""Isolation and processes for the ROS tests: fixtures that each folder's conftest imports.
+
+Every folder of ROS tests (``test/ros``, ``test/reliability``) gets its own random
+ROS_DOMAIN_ID with discovery limited to this host, checks message field types
+(ROS_PYTHON_CHECK_FIELDS=1), and runs both sides with the shipped Fast DDS shared-memory
+profile, as the README tells users to. (A folder's session fixtures live until the session
+ends, so nodes of one folder must not hear the other's.)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+from ros_harness import FASTDDS_PROFILE, RosClient, Segmenter, SegmenterProcess
+
+ROS_ENVIRONMENT = {
+    "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+    "ROS_PYTHON_CHECK_FIELDS": "1",
+    "FASTDDS_DEFAULT_PROFILES_FILE": str(FASTDDS_PROFILE),
+    "RCUTILS_COLORIZED_OUTPUT": "0",
+}
+
+
+@pytest.fixture(scope="session")
+def ros_environment():
+    """The isolated environment, for this process (set before rclpy.init) and its children."""
+    environment = {"ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)), **ROS_ENVIRONMENT}
+    saved = {key: os.environ.get(key) for key in environment}
+    os.environ.update(environment)
+    yield environment
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def ros_client(ros_environment):
+    """An rclpy node in the test process that publishes frames and collects outputs."""
+    client = RosClient()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def start_segmenter(ros_client, tmp_path_factory):
+    """Start ``segmentation_node`` (the installed executable) and wait until it is active."""
+    started: list[Segmenter] = []
+    log_dir = tmp_path_factory.mktemp("segmenter_logs")
+
+    def start(weights, *, parameters=None, namespace="", params_file=True, name="segmenter") -> Segmenter:
+        process = SegmenterProcess(log_dir, weights=weights, params_file=params_file,
+                                   parameters=parameters, namespace=namespace, name=name)
+        compressed = (parameters or {}).get("input_transport") == "compressed"
+        segmenter = Segmenter(ros_client, process, namespace, compressed)
+        started.append(segmenter)
+        segmenter.wait_active()
+        return segmenter
+
+    yield start
+    for segmenter in started:
+        segmenter.process.stop()
+        segmenter.close()
