@@ -99,7 +99,7 @@ class SegmentationNode(LifecycleNode):
         self._model: diagnostics.ModelInfo | None = None
         self._palette = None
         self._outputs: list[dict] = []  # per camera
-        self._subscriptions: list = []
+        self._input_subscriptions: list = []
         condition = threading.Condition()
         self._slots: list[LatestSlot[Image | CompressedImage]] = [
             LatestSlot(condition) for _ in self._cameras]
@@ -166,7 +166,7 @@ class SegmentationNode(LifecycleNode):
         calibrations = [self.create_subscription(
             CameraInfo, camera_info_topic(self.resolve_topic_name(camera.image_topic)),
             self._calibrations[index].put, info_qos) for index, camera in enumerate(self._cameras)]
-        self._subscriptions = images + calibrations
+        self._input_subscriptions = images + calibrations
         self._active_since = time.monotonic()
         self._state = "active"
         self.get_logger().info(f"active: segmenting {', '.join(s.topic_name for s in images)} "
@@ -230,9 +230,9 @@ class SegmentationNode(LifecycleNode):
     def _stop(self) -> None:
         """Stop receiving and finish the threads (deactivate); the engine stays."""
         self._active_since = None
-        for subscription in self._subscriptions:
+        for subscription in self._input_subscriptions:
             self.destroy_subscription(subscription)
-        self._subscriptions = []
+        self._input_subscriptions = []
         self._stopping.set()
         for slot in self._slots:
             slot.close()
