@@ -23,7 +23,7 @@ from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from std_msgs.msg import Header
 
-from icnet_bench.node_session import Client, NodeUnderTest, isolate, stamp_ns, wait_serving
+from icnet_bench.node_session import Client, NodeUnderTest, isolate, stamp_ns
 from icnet_ros.ros.image_messages import image_msg
 from icnet_ros.ros.parameters import DEFAULT_WEIGHTS
 
@@ -78,7 +78,7 @@ def measure(weights: Path, release: bool, rounds: int, warmup: tuple[int, int], 
 
         def probe(stamp):
             return image_msg(Header(stamp=stamp, frame_id="probe"), frame)
-        wait_serving(link, probe, client)
+        first_answer(client, link, probe, time.monotonic())   # started, warmed up, matched
         service = f"{node.namespace}/icnet_segmenter/change_state"
         calls, answers = [], []
         for _ in range(rounds):

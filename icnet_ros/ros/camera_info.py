@@ -4,10 +4,11 @@ The masks come back at the camera's resolution with the image's header, so the c
 ``CameraInfo`` applies to them unchanged. The node subscribes to the input's
 ``camera_info`` (image_transport's rule: the image topic's last name replaced by
 ``camera_info``, after remapping: ``/cam/image_raw`` -> ``/cam/camera_info``) and keeps
-the last few messages by stamp; for each published mask it publishes the one whose stamp
-equals the frame's, on ``class_mask/camera_info`` (image_transport's ``<image>/...``
-habit), or counts the frame as without calibration. A mask is never paired with the
-calibration of another stamp.
+the last few messages by stamp; beside each image it publishes (``class_mask``, and
+``color_mask``, ``overlay``, ``confidence`` while subscribed) it publishes the one whose
+stamp equals the frame's on ``<output>/camera_info`` (image_transport's ``<image>/...``
+habit, and the topic rviz2's Camera display reads), or counts the frame as without
+calibration. A mask is never paired with the calibration of another stamp.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
 INPUT_NAME = "camera_info"
-OUTPUT_SUFFIX = "class_mask/camera_info"
 KEEP = 32   # calibrations kept: frames in flight stay well below this at any camera rate
 SUBSCRIPTION_DEPTH = 10
+
+
+def output_topic(image_output: str) -> str:
+    """Where the calibration of ``image_output``'s frames goes (``class_mask/camera_info``)."""
+    return f"{image_output}/{INPUT_NAME}"
 
 
 def camera_info_topic(image_topic: str) -> str:

@@ -32,7 +32,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from icnet_ros.ros import diagnostics
-from icnet_ros.ros.camera_info import OUTPUT_SUFFIX, SUBSCRIPTION_DEPTH, CalibrationsByStamp, camera_info_topic
+from icnet_ros.ros.camera_info import SUBSCRIPTION_DEPTH, CalibrationsByStamp, camera_info_topic, output_topic
 from icnet_ros.ros.cameras import cameras
 from icnet_ros.ros.image_messages import compressed_frame, image_msg, raw_frame
 from icnet_ros.ros.label_info import LabelInfoPublishers
@@ -133,8 +133,8 @@ class SegmentationNode(LifecycleNode):
                        for topic in OUTPUT_TOPICS}
             outputs["timing"] = self.create_lifecycle_publisher(DiagnosticArray, camera.topic("timing"),
                                                                 output_qos)
-            outputs["camera_info"] = self.create_lifecycle_publisher(CameraInfo, camera.topic(OUTPUT_SUFFIX),
-                                                                     output_qos)
+            outputs.update({output_topic(topic): self.create_lifecycle_publisher(
+                CameraInfo, camera.topic(output_topic(topic)), output_qos) for topic in OUTPUT_TOPICS})
             self._outputs.append(outputs)
         self._label_info.publish(self._engine.labels)
         self._state = "inactive"
@@ -392,13 +392,13 @@ class SegmentationNode(LifecycleNode):
             images["confidence"] = result.confidence
         published = time.perf_counter()
         timings["postprocess"] += (published - start) * 1e3
-        for topic, image in images.items():
-            outputs[topic].publish(image_msg(tag.header, image))
         calibration = self._calibrations[tag.camera].matching(tag.header)
         if calibration is None:
             counters.without_camera_info.add()
-        else:
-            outputs["camera_info"].publish(calibration)
+        for topic, image in images.items():
+            outputs[topic].publish(image_msg(tag.header, image))
+            if calibration is not None:
+                outputs[output_topic(topic)].publish(calibration)
         counters.processed.add()  # only once published: a failed publish counts as a failure alone
         timings["publish"] = (time.perf_counter() - published) * 1e3
         # Plain integers: rclpy's Time refuses the negative seconds a camera with a bad clock may send.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 from ros_harness import RELIABLE, rgb_message, same_header, values_of, wait_until
-from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from icnet_ros.ros.camera_info import CalibrationsByStamp, camera_info_topic
@@ -52,9 +52,12 @@ def test_each_mask_comes_with_the_calibration_of_its_own_stamp(node):
     info_publisher = client.in_executor(
         lambda: client.node.create_publisher(CameraInfo, "/calibrated/camera_info", RELIABLE))
     infos = client.collector(CameraInfo, "/calibrated/class_mask/camera_info")
+    overlay = client.collector(Image, "/calibrated/overlay")   # subscribed: the overlay is published
+    overlay_infos = client.collector(CameraInfo, "/calibrated/overlay/camera_info")
     try:
         wait_until(lambda: info_publisher.get_subscription_count() > 0
-                   and infos.subscription.get_publisher_count() > 0, 20, "the camera_info topics to match")
+                   and infos.subscription.get_publisher_count() > 0
+                   and overlay.subscription.get_publisher_count() > 0, 20, "the camera_info topics to match")
         before = values_of(node.status("pipeline"))
         sent = {}
         for index in range(7):
@@ -73,6 +76,9 @@ def test_each_mask_comes_with_the_calibration_of_its_own_stamp(node):
             info = infos.wait_for(lambda m: same_header(m.header, sent[index]), what=f"frame {index}'s camera_info")
             assert info.k[0] == 500.0 + index and (info.height, info.width) == (30, 40)
             assert list(info.d) == [0.1, 0.0, 0.0, 0.0, 0.0] and info.distortion_model == "plumb_bob"
+            beside_overlay = overlay_infos.wait_for(lambda m: same_header(m.header, sent[index]),
+                                                    what=f"frame {index}'s overlay/camera_info")
+            assert beside_overlay.k[0] == 500.0 + index
         paired = {(m.header.stamp.sec, m.header.stamp.nanosec) for m in infos.messages}
         for index in (1, 2, 4, 5):
             assert (sent[index].stamp.sec, sent[index].stamp.nanosec) not in paired
@@ -82,5 +88,6 @@ def test_each_mask_comes_with_the_calibration_of_its_own_stamp(node):
                                        >= int(before["Frames processed"]) + 7))
         assert int(values["Frames without camera_info"]) == without
     finally:
-        infos.close()
+        for collector in (infos, overlay, overlay_infos):
+            collector.close()
         client.in_executor(lambda: client.node.destroy_publisher(info_publisher))
