@@ -35,7 +35,7 @@ from icnet_ros.ros import diagnostics
 from icnet_ros.ros.camera_info import SUBSCRIPTION_DEPTH, CalibrationsByStamp, camera_info_topic, output_topic
 from icnet_ros.ros.cameras import cameras
 from icnet_ros.ros.image_messages import compressed_frame, image_msg, raw_frame
-from icnet_ros.ros.label_info import LabelInfoPublishers
+from icnet_ros.ros.label_info import TOPIC as LABEL_INFO_TOPIC, LabelInfoPublishers
 from icnet_ros.ros.latest_frame import LatestSlot, take_together
 from icnet_ros.ros.parameters import (PARAMETERS, SPECS, ConfigurationError, RuntimeSettings,
                                       check_read_only, readable_file, weights_path)
@@ -91,7 +91,7 @@ class SegmentationNode(LifecycleNode):
         self.create_timer(period, self._publish_diagnostics)
 
         self._calibrations = [CalibrationsByStamp() for _ in self._cameras]
-        self._label_info = LabelInfoPublishers(self, [camera.topic("label_info") for camera in self._cameras])
+        self._label_info = LabelInfoPublishers(self, [camera.topic(LABEL_INFO_TOPIC) for camera in self._cameras])
 
         self._state = "unconfigured"
         self._engine: SegmentationEngine | None = None
