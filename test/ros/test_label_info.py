@@ -11,7 +11,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from icnet_ros.ros.image_messages import image_array
-from icnet_ros.ros.label_info import QOS, TOPIC
+from icnet_ros.ros.label_info import QOS, TOPIC, label_info
 from icnet_ros.weights.labels import CITYSCAPES
 
 pytestmark = pytest.mark.ros
@@ -70,6 +70,13 @@ def late_label_info(client, topic: str):
         return collector.wait_for(lambda m: True, what="the latched label_info")
     finally:
         collector.close()
+
+
+def test_the_message_maps_every_class_id_to_its_name():
+    vision_msgs()
+    msg = label_info(CITYSCAPES, Header(frame_id="camera"))
+    assert [(c.class_id, c.class_name) for c in msg.class_map] == list(enumerate(CITYSCAPES.names))
+    assert msg.threshold == 0.0 and msg.header.frame_id == "camera"
 
 
 def test_a_subscriber_that_starts_after_the_node_gets_each_cameras_label_info(ros_client, labelled):
