@@ -30,6 +30,7 @@ class Camera:
     name: str  # '' for the single default camera
     input_topic: str
     output_namespace: str  # '' or e.g. 'front/', prefixed to every output name
+    image_topic: str = ""  # the image's base topic (input_topic without '/compressed')
 
     def topic(self, output: str) -> str:
         return self.output_namespace + output
@@ -58,5 +59,5 @@ def cameras(image_topics: Sequence[str] | None, compressed: bool) -> list[Camera
                                      f"camera its own namespace (front/image, rear/image)")
         seen[namespace] = topic
         name = "" if single else namespace.strip("/")
-        result.append(Camera(name, topic + "/compressed" if compressed else topic, namespace))
+        result.append(Camera(name, topic + "/compressed" if compressed else topic, namespace, topic))
     return result

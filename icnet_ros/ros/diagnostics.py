@@ -34,6 +34,7 @@ class Thresholds:
     min_output_hz: float
     stale_after_s: float
     max_output_delay_s: float
+    min_output_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class NodeState:
     model: ModelInfo | None = None
     memory: dict | None = None
     in_flight: int = 0
+    model_loaded: bool = False
 
 
 class FrameCounters:
@@ -70,6 +72,7 @@ class FrameCounters:
         self.dropped = EventCounter(now, window_size)
         self.refused = ReasonCounter(now, window_size)
         self.failures = ReasonCounter(now, window_size)
+        self.without_camera_info = EventCounter(now, window_size)  # masks published without calibration
         self.stages = StageTimings(STAGES + ("age",), window_s)
         self.batch_sizes = SampleWindow(window_s)  # frames per forward pass
         self.delays = DelayTracker()
@@ -153,15 +156,22 @@ def report(prefix: str, stamp: Time, now: float, active_since: float | None,
     earliest = delays.earliest_s if delays else math.nan
     latest = delays.latest_s if delays else math.nan
     level, message = DiagnosticStatus.OK, "publishing" if active else node.lifecycle
+    # One frame of slack: the one in the pipeline when the window closes.
+    answers_too_few = processed.in_window + 1 < thresholds.min_output_fraction * received.in_window
     if active and processed.rate_hz < thresholds.min_output_hz:
         level, message = (DiagnosticStatus.WARN, f"output rate {processed.rate_hz:.2f} Hz is "
                           f"below min_output_hz {thresholds.min_output_hz:g}")
+    elif active and answers_too_few:
+        level, message = (DiagnosticStatus.WARN, f"answered {processed.in_window} of "
+                          f"{received.in_window} frames in the window, fewer than "
+                          f"min_output_fraction {thresholds.min_output_fraction:g}")
     elif active and thresholds.max_output_delay_s > 0 and latest > thresholds.max_output_delay_s:
         level, message = (DiagnosticStatus.WARN, f"output delay {latest:.3f} s exceeds "
                           f"max_output_delay_s {thresholds.max_output_delay_s:g}")
     output_status = status(f"{prefix}: {task}output", level, message, hardware_id, _frequency(processed) + [
         ("Target frequency (Hz)", received.rate_hz),
-        ("Minimum acceptable frequency (Hz)", thresholds.min_output_hz),
+        ("Minimum acceptable frequency (Hz)",
+         max(thresholds.min_output_hz, thresholds.min_output_fraction * received.rate_hz)),
         ("Maximum acceptable frequency (Hz)", math.inf),
         ("Earliest timestamp delay:", earliest), ("Latest timestamp delay:", latest),
         ("Earliest acceptable timestamp delay:", -1.0),
@@ -178,7 +188,8 @@ def report(prefix: str, stamp: Time, now: float, active_since: float | None,
         level, message = (DiagnosticStatus.ERROR, f"refusing frames ({refused.in_window} in "
                           f"window): {', '.join(by_reason)}")
     pairs: list[tuple[str, object]] = [
-        ("Lifecycle state", node.lifecycle), ("Device", model.device if model else "-"),
+        ("Lifecycle state", node.lifecycle), ("Model loaded", node.model_loaded),
+        ("Device", model.device if model else "-"),
         ("Precision", model.precision if model else "-"),
         ("Network input size", "x".join(map(str, model.input_size)) if model else "-"),
         ("Weights", model.weights if model else "-"), ("Label set", model.labels if model else "-"),
@@ -186,7 +197,8 @@ def report(prefix: str, stamp: Time, now: float, active_since: float | None,
         ("Frames dropped", dropped.total), ("Frames refused", refused.total),
     ]
     pairs += [(f"Frames refused ({reason})", count) for reason, count in by_reason.items()]
-    pairs += [("Inference failures", failures.total), ("Frames in flight", node.in_flight)]
+    pairs += [("Frames without camera_info", counters.without_camera_info.sample(now).total),
+              ("Inference failures", failures.total), ("Frames in flight", node.in_flight)]
     batch = counters.batch_sizes.summary(now)
     pairs += [("Batch size p50", batch.p50 if batch else math.nan),
               ("Batch size max", batch.max if batch else math.nan)]

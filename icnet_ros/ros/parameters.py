@@ -107,6 +107,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("output_qos_depth", 1, "Output history depth", read_only=True, int_range=(1, 100)),
     ParameterSpec("autostart", True, "Configure and activate on start-up (no lifecycle "
                   "manager needed)", read_only=True),
+    ParameterSpec("release_on_deactivate", False, "Deactivate releases the model (and GPU "
+                  "memory) instead of keeping it loaded and warm; activate then reloads it",
+                  read_only=True),
     ParameterSpec("diagnostics_period_s", 1.0, "Period of the /diagnostics report", read_only=True,
                   float_range=(0.05, 60.0)),
     ParameterSpec("diagnostics_window", 5, "Diagnostics periods in the statistics window",
@@ -121,8 +124,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   float_range=(0.0, 1.0)),
     ParameterSpec("max_image_pixels", 16777216, "Frames with more pixels are refused (oversize)",
                   int_range=(1, 268435456)),
-    ParameterSpec("min_output_hz", 5.0, "Diagnostics WARN when the output rate is lower",
-                  float_range=(0.0, 1000.0)),
+    ParameterSpec("min_output_hz", 0.0, "Diagnostics WARN when the output rate is lower; "
+                  "0 = no fixed floor (min_output_fraction judges)", float_range=(0.0, 1000.0)),
+    ParameterSpec("min_output_fraction", 0.5, "Diagnostics WARN when the node answers fewer "
+                  "than this fraction of the frames that arrive (over the window); 0 = off",
+                  float_range=(0.0, 1.0)),
     ParameterSpec("stale_after_s", 2.0, "Diagnostics WARN when no frame arrived for this long",
                   float_range=(0.01, 3600.0)),
     ParameterSpec("max_output_delay_s", 1.0, "Diagnostics WARN when an output is older than "
@@ -143,6 +149,7 @@ class RuntimeSettings:
     overlay_alpha: float
     max_image_pixels: int
     min_output_hz: float
+    min_output_fraction: float
     stale_after_s: float
     max_output_delay_s: float
 

@@ -28,12 +28,14 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from icnet_ros.ros import diagnostics
+from icnet_ros.ros.camera_info import SUBSCRIPTION_DEPTH, CalibrationsByStamp, camera_info_topic, output_topic
 from icnet_ros.ros.cameras import cameras
 from icnet_ros.ros.image_messages import compressed_frame, image_msg, raw_frame
+from icnet_ros.ros.label_info import TOPIC as LABEL_INFO_TOPIC, LabelInfoPublishers
 from icnet_ros.ros.latest_frame import LatestSlot, take_together
 from icnet_ros.ros.parameters import (PARAMETERS, SPECS, ConfigurationError, RuntimeSettings,
                                       check_read_only, readable_file, weights_path)
@@ -88,12 +90,16 @@ class SegmentationNode(LifecycleNode):
         self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(period, self._publish_diagnostics)
 
+        self._calibrations = [CalibrationsByStamp() for _ in self._cameras]
+        self._label_info = LabelInfoPublishers(self, [camera.topic(LABEL_INFO_TOPIC) for camera in self._cameras])
+
         self._state = "unconfigured"
         self._engine: SegmentationEngine | None = None
+        self._warm = False   # the engine ran its warm-up (kept over deactivate unless released)
         self._model: diagnostics.ModelInfo | None = None
         self._palette = None
         self._outputs: list[dict] = []  # per camera
-        self._subscriptions: list = []
+        self._input_subscriptions: list = []
         condition = threading.Condition()
         self._slots: list[LatestSlot[Image | CompressedImage]] = [
             LatestSlot(condition) for _ in self._cameras]
@@ -127,7 +133,10 @@ class SegmentationNode(LifecycleNode):
                        for topic in OUTPUT_TOPICS}
             outputs["timing"] = self.create_lifecycle_publisher(DiagnosticArray, camera.topic("timing"),
                                                                 output_qos)
+            outputs.update({output_topic(topic): self.create_lifecycle_publisher(
+                CameraInfo, camera.topic(output_topic(topic)), output_qos) for topic in OUTPUT_TOPICS})
             self._outputs.append(outputs)
+        self._label_info.publish(self._engine.labels)
         self._state = "inactive"
         self.get_logger().info(f"configured: {self._model.describe()}")
         return super().on_configure(state)
@@ -136,9 +145,11 @@ class SegmentationNode(LifecycleNode):
         try:
             if self._engine is None:
                 self._load_engine()
-            height, width = self._config["warmup_height"], self._config["warmup_width"]
-            self._engine.warmup((height, width) if height else tuple(self._engine.input_size),
-                                batch_size=len(self._cameras))
+            if not self._warm:
+                height, width = self._config["warmup_height"], self._config["warmup_width"]
+                self._engine.warmup((height, width) if height else tuple(self._engine.input_size),
+                                    batch_size=len(self._cameras))
+                self._warm = True
         except Exception as error:  # noqa: BLE001
             self.get_logger().error(f"cannot activate: {error}")
             return TransitionCallbackReturn.FAILURE
@@ -148,20 +159,27 @@ class SegmentationNode(LifecycleNode):
         self._start_workers()
         input_qos = qos_profile(self._config["input_qos_reliability"], self._config["input_qos_depth"])
         message_type = CompressedImage if self._compressed else Image
-        self._subscriptions = [
-            self.create_subscription(message_type, camera.input_topic,
-                                     functools.partial(self._on_image, index), input_qos)
-            for index, camera in enumerate(self._cameras)]
+        images = [self.create_subscription(message_type, camera.input_topic,
+                                           functools.partial(self._on_image, index), input_qos)
+                  for index, camera in enumerate(self._cameras)]
+        info_qos = qos_profile(self._config["input_qos_reliability"], SUBSCRIPTION_DEPTH)
+        calibrations = [self.create_subscription(
+            CameraInfo, camera_info_topic(self.resolve_topic_name(camera.image_topic)),
+            self._calibrations[index].put, info_qos) for index, camera in enumerate(self._cameras)]
+        self._input_subscriptions = images + calibrations
         self._active_since = time.monotonic()
         self._state = "active"
-        topics = ", ".join(subscription.topic_name for subscription in self._subscriptions)
-        self.get_logger().info(f"active: segmenting {topics}")
+        self.get_logger().info(f"active: segmenting {', '.join(s.topic_name for s in images)} "
+                               f"(calibration from {', '.join(s.topic_name for s in calibrations)})")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
+        if self._config["release_on_deactivate"]:
+            self._close_engine()
         self._state = "inactive"
-        self.get_logger().info("inactive: model released")
+        self.get_logger().info("inactive: " + ("model kept loaded and warm" if self._engine is not None
+                                               else "model released"))
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -202,6 +220,7 @@ class SegmentationNode(LifecycleNode):
             pipeline_depth=self._config["pipeline_depth"],
             cpu_threads=self._config["cpu_threads"] or None,
             postprocess_thread=self._config["cpu_postprocess_thread"])
+        self._warm = False
         self._palette = self._engine.labels.palette()
         self._model = diagnostics.ModelInfo(
             weights=weights.name, device=str(self._engine.device), precision=self._engine.precision,
@@ -209,11 +228,11 @@ class SegmentationNode(LifecycleNode):
             labels=f"{self._engine.labels.name} ({self._engine.labels.num_classes} classes)")
 
     def _stop(self) -> None:
-        """Stop receiving, finish the threads and free the engine (deactivate)."""
+        """Stop receiving and finish the threads (deactivate); the engine stays."""
         self._active_since = None
-        for subscription in self._subscriptions:
+        for subscription in self._input_subscriptions:
             self.destroy_subscription(subscription)
-        self._subscriptions = []
+        self._input_subscriptions = []
         self._stopping.set()
         for slot in self._slots:
             slot.close()
@@ -223,17 +242,25 @@ class SegmentationNode(LifecycleNode):
                 if thread.is_alive():
                     self.get_logger().warning(f"thread {thread.name} did not stop in {STOP_TIMEOUT_S} s")
         self._submitter = self._collector = None
+        for calibrations in self._calibrations:
+            calibrations.clear()
+
+    def _close_engine(self) -> None:
+        """Free the model and its (GPU) memory."""
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+        self._warm = False
 
     def release(self) -> None:
-        """Everything ``_stop`` does, plus the output publishers (cleanup, shutdown)."""
+        """Stop, free the engine and remove the publishers (cleanup, shutdown)."""
         self._stop()
+        self._close_engine()
         for outputs in self._outputs:
             for publisher in outputs.values():
                 self.destroy_lifecycle_publisher(publisher)
         self._outputs.clear()
+        self._label_info.destroy()
         self._model = None
 
     # ------------------------------------------------------------------ parameters
@@ -365,8 +392,13 @@ class SegmentationNode(LifecycleNode):
             images["confidence"] = result.confidence
         published = time.perf_counter()
         timings["postprocess"] += (published - start) * 1e3
+        calibration = self._calibrations[tag.camera].matching(tag.header)
+        if calibration is None:
+            counters.without_camera_info.add()
         for topic, image in images.items():
             outputs[topic].publish(image_msg(tag.header, image))
+            if calibration is not None:
+                outputs[output_topic(topic)].publish(calibration)
         counters.processed.add()  # only once published: a failed publish counts as a failure alone
         timings["publish"] = (time.perf_counter() - published) * 1e3
         # Plain integers: rclpy's Time refuses the negative seconds a camera with a bad clock may send.
@@ -411,10 +443,11 @@ class SegmentationNode(LifecycleNode):
         engine = self._engine
         state = diagnostics.NodeState(self._state, self._model,
                                       engine.memory_stats() if engine is not None else None,
-                                      engine.pending() if engine is not None else 0)
+                                      engine.pending() if engine is not None else 0,
+                                      model_loaded=engine is not None)
         settings = self._settings
         thresholds = diagnostics.Thresholds(settings.min_output_hz, settings.stale_after_s,
-                                            settings.max_output_delay_s)
+                                            settings.max_output_delay_s, settings.min_output_fraction)
         stamp, now = self.get_clock().now().to_msg(), time.monotonic()
         reports = [diagnostics.report(self._prefix, stamp, now, self._active_since, counters,
                                       thresholds, state, camera.name)

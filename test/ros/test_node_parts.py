@@ -135,9 +135,10 @@ def test_fastdds_profile_has_shared_memory_and_udp_only():
     assert participant.findtext("d:rtps/d:useBuiltinTransports", namespaces=namespace) == "false"
 
 
-def test_rviz_config_shows_input_overlay_and_colour_mask():
+def test_rviz_config_shows_input_overlay_and_colour_mask_and_a_camera_view():
     config = yaml.safe_load((REPO / "config" / "icnet.rviz").read_text())
     displays = config["Visualization Manager"]["Displays"]
-    assert {d["Class"] for d in displays} == {"rviz_default_plugins/Image"}
-    topics = [d["Topic"]["Value"] for d in displays]
-    assert topics == ["image", "overlay", "color_mask"]      # relative: the namespace applies
+    shown = [(d["Class"], d["Topic"]["Value"]) for d in displays]   # relative: the namespace applies
+    assert shown == [("rviz_default_plugins/Image", "image"), ("rviz_default_plugins/Image", "overlay"),
+                     ("rviz_default_plugins/Image", "color_mask"),
+                     ("rviz_default_plugins/Camera", "color_mask")]   # + color_mask/camera_info
