@@ -7,6 +7,7 @@ the shipped Fast DDS shared-memory profile, as the README tells users to.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 
@@ -62,3 +63,24 @@ def start_segmenter(ros_client, tmp_path_factory):
     for segmenter in started:
         segmenter.process.stop()
         segmenter.close()
+
+
+@pytest.fixture(scope="session")
+def ros2_command(colcon_workspace, ros_environment, tmp_path_factory):
+    """Start ``ros2 <verb> ...`` in the colcon-built workspace (launch_harness.RosCommand),
+    each with its own ROS_HOME and TMPDIR; a skip with the reason where ``ros2 launch`` is absent."""
+    if importlib.util.find_spec("ros2launch") is None:
+        pytest.skip("ros2 launch is not installed: ../shared/ros2-launch/install.sh (make setup "
+                    "does it where present) or a ROS 2 installation provides it")
+    from launch_harness import RosCommand
+
+    started: list[RosCommand] = []
+
+    def start(args: list[str], name: str) -> RosCommand:
+        command = RosCommand(colcon_workspace, args, tmp_path_factory.mktemp(name), name)
+        started.append(command)
+        return command
+
+    yield start
+    for command in started:
+        command.close()

@@ -8,6 +8,7 @@ stopped with SIGINT, as a terminal does: SIGTERM ends ``ros2 launch`` but not it
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -80,10 +81,14 @@ class RosCommand:
             return nodes if set(nodes) >= namespaces else None
         return wait_until(started, timeout, f"segmentation_node in {sorted(namespaces)}", interval=0.2)
 
-    def interrupt(self, timeout: float = STOP_TIMEOUT_S) -> tuple[int, float]:
-        """SIGINT, as Ctrl-C: the exit status and the seconds it took."""
+    def interrupt(self, timeout: float = STOP_TIMEOUT_S, group: bool = False) -> tuple[int, float]:
+        """SIGINT to the command, or to its process ``group`` as Ctrl-C in a terminal does
+        (``ros2 run`` counts on that): the exit status and the seconds it took."""
         start = time.monotonic()
-        self.process.send_signal(signal.SIGINT)
+        if group:
+            os.killpg(self.process.pid, signal.SIGINT)
+        else:
+            self.process.send_signal(signal.SIGINT)
         status = self.process.wait(timeout)
         return status, time.monotonic() - start
 
@@ -91,6 +96,20 @@ class RosCommand:
         """Wait for this command's processes to end; those still running after ``timeout``."""
         _, alive = psutil.wait_procs(self.processes(), timeout=timeout)
         return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+    def assert_interrupt_ends_everything(self, nodes: int) -> None:
+        """SIGINT to ``ros2 launch``: status 0, each of its ``nodes`` finished cleanly, none
+        of its processes left running."""
+        started = self.processes()
+        assert len(self.nodes()) == nodes
+        status, seconds = self.interrupt()
+        left = self.wait_stopped()
+        print(f"{' '.join(self.process.args[4:6])} ended {seconds:.1f} s after SIGINT "
+              f"({len(started)} processes)")
+        log = self.log()
+        assert status == 0, log
+        assert left == [], [p.cmdline() for p in left]
+        assert log.count("process has finished cleanly") == nodes, log
 
     def close(self) -> None:
         """End whatever is left (a failed test's), without judging it."""
