@@ -66,8 +66,8 @@ def start_segmenter(ros_client, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def ros2_command(colcon_workspace, ros_environment, tmp_path_factory):
-    """Start ``ros2 <verb> ...`` in the colcon-built workspace (launch_harness.RosCommand),
+def workspace_command(colcon_workspace, ros_environment, tmp_path_factory):
+    """Start a command (``ros2 launch ...``) in the colcon-built workspace (launch_harness.RosCommand),
     each with its own ROS_HOME and TMPDIR; a skip with the reason where ``ros2 launch`` is absent."""
     if importlib.util.find_spec("ros2launch") is None:
         pytest.skip("ros2 launch is not installed: ../shared/ros2-launch/install.sh (make setup "
@@ -76,8 +76,8 @@ def ros2_command(colcon_workspace, ros_environment, tmp_path_factory):
 
     started: list[RosCommand] = []
 
-    def start(args: list[str], name: str) -> RosCommand:
-        command = RosCommand(colcon_workspace, args, tmp_path_factory.mktemp(name), name)
+    def start(args: list[str], name: str, env: dict[str, str] | None = None) -> RosCommand:
+        command = RosCommand(colcon_workspace, args, tmp_path_factory.mktemp(name), name, env)
         started.append(command)
         return command
 

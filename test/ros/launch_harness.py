@@ -26,16 +26,19 @@ STOP_TIMEOUT_S = 30.0      # a hang, not a speed limit: the time taken is printe
 
 
 class RosCommand:
-    """One ``ros2 <verb> ...`` process in the sourced workspace, logging to ``<home>/<name>.log``."""
+    """One command (``ros2 launch ...``) in the sourced workspace, logging to ``<home>/<name>.log``."""
 
-    def __init__(self, workspace: ColconWorkspace, args: list[str], home: Path, name: str) -> None:
+    def __init__(self, workspace: ColconWorkspace, args: list[str], home: Path, name: str,
+                 env: dict[str, str] | None = None) -> None:
         self.home = home
-        env = workspace.environment(home)
-        env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
+        environment = workspace.environment(home)
+        environment.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
+        environment.update(env or {})
         self.log_path = home / f"{name}.log"
         self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(workspace.command(["ros2", *args]), stdout=self._log,
-                                        stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.process = subprocess.Popen(workspace.command(args), stdout=self._log,
+                                        stderr=subprocess.STDOUT, env=environment,
+                                        start_new_session=True)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -34,9 +34,9 @@ class Launched:
     files: dict[str, Path]
 
 
-def launch(ros2_command, ros_client, arguments: dict[str, str], name: str, namespace: str = "",
+def launch(workspace_command, ros_client, arguments: dict[str, str], name: str, namespace: str = "",
            image: str | None = None, files: dict[str, Path] | None = None) -> Launched:
-    command = ros2_command(["launch", "icnet_ros", "segment.launch.py",
+    command = workspace_command(["ros2", "launch", "icnet_ros", "segment.launch.py",
                             *(f"{key}:={value}" for key, value in arguments.items())], name)
     segmenter = Segmenter(ros_client, command, namespace, image_topic=image)
     segmenter.wait_active()
@@ -44,13 +44,13 @@ def launch(ros2_command, ros_client, arguments: dict[str, str], name: str, names
 
 
 @pytest.fixture(scope="module")
-def front(ros2_command, ros_client, tiny_weights, tmp_path_factory):
+def front(workspace_command, ros_client, tiny_weights, tmp_path_factory):
     folder = tmp_path_factory.mktemp("front_files")
     params_file = folder / "front.yaml"
     params_file.write_text(yaml.safe_dump({"/**/icnet_segmenter": {"ros__parameters": {
         "overlay_alpha": 0.25, "precision": "fp32", "device": "auto", "diagnostics_period_s": 0.5}}}))
     profile = shutil.copy(FASTDDS_PROFILE, folder / "profile.xml")
-    launched = launch(ros2_command, ros_client, {
+    launched = launch(workspace_command, ros_client, {
         "image": FRONT_IMAGE, "namespace": "front", "params_file": str(params_file),
         "weights": str(tiny_weights), "device": "cpu", "precision": "bf16",
         "shm_profile": "true", "fastdds_profile": str(profile)},
@@ -61,8 +61,8 @@ def front(ros2_command, ros_client, tiny_weights, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def plain(ros2_command, ros_client, tiny_weights):
-    launched = launch(ros2_command, ros_client, {
+def plain(workspace_command, ros_client, tiny_weights):
+    launched = launch(workspace_command, ros_client, {
         "weights": str(tiny_weights), "use_sim_time": "true", "shm_profile": "false"}, "plain")
     yield launched
     launched.segmenter.close()
@@ -134,14 +134,14 @@ def test_plain_sigint_ends_every_node(plain):
     plain.command.assert_interrupt_ends_everything(nodes=1)
 
 
-def test_rviz_without_rviz2_is_refused_before_anything_starts(ros2_command, tiny_weights):
+def test_rviz_without_rviz2_is_refused_before_anything_starts(workspace_command, tiny_weights):
     from ament_index_python.packages import PackageNotFoundError, get_package_prefix
     try:
         get_package_prefix("rviz2")
         pytest.skip("rviz2 is installed here")
     except (PackageNotFoundError, OSError):    # OSError: no ament prefix at all
         pass
-    command = ros2_command(["launch", "icnet_ros", "segment.launch.py", "rviz:=true",
+    command = workspace_command(["ros2", "launch", "icnet_ros", "segment.launch.py", "rviz:=true",
                             f"weights:={tiny_weights}"], "rviz")
     status = command.process.wait(60)
     log = command.log()

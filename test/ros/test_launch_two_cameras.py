@@ -25,10 +25,10 @@ def docs_launch_file() -> str:
 
 
 @pytest.fixture(scope="module")
-def two_cameras(ros2_command, ros_client, tiny_weights, tmp_path_factory):
+def two_cameras(workspace_command, ros_client, tiny_weights, tmp_path_factory):
     path = tmp_path_factory.mktemp("two_cameras_file") / "two_cameras.launch.py"
     path.write_text(docs_launch_file().replace(DOCS_WEIGHTS, str(tiny_weights)))
-    command = ros2_command(["launch", str(path)], "two_cameras")
+    command = workspace_command(["ros2", "launch", str(path)], "two_cameras")
     segmenters = {camera: Segmenter(ros_client, command, camera, image_topic=f"/{camera}/image_raw")
                   for camera in CAMERAS}
     for segmenter in segmenters.values():

@@ -16,8 +16,8 @@ NODE = "/icnet_segmenter"
 
 
 @pytest.fixture(scope="module")
-def ros2_run(ros2_command, ros_client, tiny_weights):
-    command = ros2_command(["run", "icnet_ros", "segmentation_node", "--ros-args",
+def ros2_run(workspace_command, ros_client, tiny_weights):
+    command = workspace_command(["ros2", "run", "icnet_ros", "segmentation_node", "--ros-args",
                             "-p", f"weights:={tiny_weights}"], "ros2_run")
     segmenter = Segmenter(ros_client, command)
     segmenter.wait_active()
@@ -27,14 +27,14 @@ def ros2_run(ros2_command, ros_client, tiny_weights):
 
 
 @pytest.fixture
-def ros2_param(ros2_command):
+def ros2_param(workspace_command):
     """Run ``ros2 param ...`` to its end: its status and output."""
     if importlib.util.find_spec("ros2param") is None:
         pytest.skip("`ros2 param` (ros2param) is not in ../shared/ros2-launch; a ROS 2 installation "
                     "has it (the parameter services it calls are read back in the other tests)")
 
     def run(*args: str) -> tuple[int, str]:
-        command = ros2_command(["param", *args, "--no-daemon"], "ros2_param")
+        command = workspace_command(["ros2", "param", *args, "--no-daemon"], "ros2_param")
         status = command.process.wait(60)
         return status, command.log()
     return run
