@@ -146,7 +146,7 @@ def test_rviz_without_rviz2_is_refused_before_anything_starts(workspace_command,
     status = command.process.wait(60)
     log = command.log()
     errors = [line for line in log.splitlines() if "ERROR" in line]
-    assert status != 0 and len(errors) == 1, log
+    assert status == 1 and len(errors) == 1, log
     assert "rviz:=true but the package 'rviz2' is not installed" in errors[0]
     assert "process started" not in log
     assert command.processes() == []
