@@ -58,7 +58,7 @@ class RosCommand:
         found = []
         for process in psutil.process_iter():
             try:
-                if process.environ().get("ROS_HOME") == home and process.status() != psutil.STATUS_ZOMBIE:
+                if process.environ().get("ROS_HOME") == home and running(process):
                     found.append(process)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
@@ -98,7 +98,7 @@ class RosCommand:
     def wait_stopped(self, timeout: float = STOP_TIMEOUT_S) -> list[psutil.Process]:
         """Wait for this command's processes to end; those still running after ``timeout``."""
         _, alive = psutil.wait_procs(self.processes(), timeout=timeout)
-        return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        return [p for p in alive if running(p)]
 
     def assert_interrupt_ends_everything(self, nodes: int) -> None:
         """SIGINT to ``ros2 launch``: status 0, each of its ``nodes`` finished cleanly, none
@@ -125,6 +125,14 @@ class RosCommand:
         for process in self.wait_stopped(timeout=5.0):
             process.kill()
         self._log.close()
+
+
+def running(process: psutil.Process) -> bool:
+    """Alive and not a zombie (an ended child its parent has not waited for)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def parameters(client: RosClient, node: str, names: list[str]) -> dict[str, Any]:
