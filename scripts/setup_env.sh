@@ -36,7 +36,7 @@ pip_install -c constraints.txt --no-deps --no-build-isolation -e .
 install_fixture() {
     local script=$1 log status=0
     log=$(mktemp)
-    PYTHON="$VENV/bin/python" PIP_CONSTRAINT="$PWD/constraints.txt" "$script" >"$log" 2>&1 || status=$?
+    PYTHON="$VENV/bin/python" PIP_CONSTRAINT="$PWD/constraints.txt" bash "$script" >"$log" 2>&1 || status=$?
     case $status in
         0) grep -v "is ignored" "$log" || true ;;
         3) echo "setup: skipped $script (cannot serve here: $(grep -v 'is ignored' "$log" | tail -n 1))" ;;

@@ -66,7 +66,7 @@ def start_segmenter(ros_client, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def workspace_command(colcon_workspace, ros_environment, tmp_path_factory):
+def workspace_command(request, ros_environment, tmp_path_factory):
     """Start a command (``ros2 launch ...``) in the colcon-built workspace (launch_harness.RosCommand),
     each with its own ROS_HOME and TMPDIR; a skip with the reason where ``ros2 launch`` is absent."""
     if importlib.util.find_spec("ros2launch") is None:
@@ -74,6 +74,7 @@ def workspace_command(colcon_workspace, ros_environment, tmp_path_factory):
                     "does it where present) or a ROS 2 installation provides it")
     from launch_harness import RosCommand
 
+    colcon_workspace = request.getfixturevalue("colcon_workspace")
     started: list[RosCommand] = []
 
     def start(args: list[str], name: str, env: dict[str, str] | None = None) -> RosCommand:
