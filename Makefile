@@ -2,11 +2,16 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+# Test fixtures beside the project (launch stack, vision_msgs, cv_bridge), installed where
+# present; `ICNET_FIXTURES= make test` sets up without them (docs/setup.md).
+ICNET_FIXTURES ?= ../shared
+FIXTURE_FILES := $(wildcard $(addprefix $(ICNET_FIXTURES)/,$(addsuffix /install.sh,ros2-launch ros2-msgs cv-bridge) \
+	$(addsuffix /wheels/*.whl,ros2-launch ros2-msgs cv-bridge)))
 
 .PHONY: setup test demo bench clean
 
-$(STAMP): requirements.txt requirements-ros.txt constraints.txt setup.py scripts/setup_env.sh
-	PYTHON=$(PYTHON) VENV=$(VENV) scripts/setup_env.sh
+$(STAMP): requirements.txt requirements-ros.txt constraints.txt setup.py scripts/setup_env.sh $(FIXTURE_FILES)
+	PYTHON=$(PYTHON) VENV=$(VENV) ICNET_FIXTURES="$(ICNET_FIXTURES)" scripts/setup_env.sh
 	touch $@
 
 setup: $(STAMP)

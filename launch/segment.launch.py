@@ -11,6 +11,7 @@ the same profile (docs/node.md). Two cameras: include this file twice with
 two namespaces.
 """
 
+from ament_index_python.packages import PackageNotFoundError, get_package_prefix
 from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -44,9 +45,22 @@ def _truthy(context: LaunchContext, name: str) -> bool:
     return LaunchConfiguration(name).perform(context).strip().lower() in ("true", "1", "yes", "on")
 
 
+def _require_rviz2() -> None:
+    """Refuse ``rviz:=true`` before anything starts where rviz2 is not installed."""
+    try:
+        get_package_prefix("rviz2")
+    except PackageNotFoundError:
+        raise RuntimeError("rviz:=true but the package 'rviz2' is not installed: install it "
+                           "(ros-<distro>-rviz2) or launch with rviz:=false") from None
+
+
 def _actions(context: LaunchContext) -> list:
     def value(name: str) -> str:
         return LaunchConfiguration(name).perform(context)
+
+    with_rviz = _truthy(context, "rviz")
+    if with_rviz:
+        _require_rviz2()
 
     overrides = {name: value(name) for name in ("weights", "device", "precision") if value(name)}
     use_sim_time = _truthy(context, "use_sim_time")
@@ -58,7 +72,7 @@ def _actions(context: LaunchContext) -> list:
         package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME, namespace=value("namespace"),
         parameters=[value("params_file"), {**overrides, "use_sim_time": use_sim_time}],
         remappings=remappings, additional_env=env, output="screen", emulate_tty=True)]
-    if _truthy(context, "rviz"):
+    if with_rviz:
         actions.append(Node(
             package="rviz2", executable="rviz2", name="rviz2", namespace=value("namespace"),
             arguments=["-d", PathJoinSubstitution([FindPackageShare(PACKAGE), "config", RVIZ_CONFIG])

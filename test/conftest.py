@@ -45,3 +45,11 @@ def make_test_weights(path: Path, *, width: float = 0.125, input_size=(65, 129),
 def tiny_weights(tmp_path_factory) -> Path:
     """Small random ICNet weights (width 0.125, 65x129 network input) in the project format."""
     return make_test_weights(tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="session")
+def colcon_workspace(tmp_path_factory):
+    """This package colcon-built once per session in a temporary workspace."""
+    from colcon_workspace import ColconWorkspace
+
+    return ColconWorkspace.build(tmp_path_factory.mktemp("ws"))

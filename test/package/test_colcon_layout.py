@@ -1,11 +1,9 @@
-"""The package builds with colcon into a workspace laid out as ROS 2 users expect."""
+"""The package builds with colcon into a workspace laid out as ROS 2 users expect
+(built once per session by the ``colcon_workspace`` fixture, test/conftest.py)."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,34 +11,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _colcon() -> str:
-    found = Path(sys.executable).with_name("colcon")
-    if found.exists():
-        return str(found)
-    which = shutil.which("colcon")
-    if which is None:
-        pytest.skip("colcon is not installed (pip install colcon-common-extensions)")
-    return which
-
-
 @pytest.fixture(scope="module")
-def install_dir(tmp_path_factory) -> Path:
-    workspace = tmp_path_factory.mktemp("ws")
-    source = workspace / "src" / "icnet_ros"
-    # Build from a copy of the tracked sources, as a clone in a workspace would be.
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
-                           capture_output=True, text=True).stdout.split()
-    for name in files:
-        if (REPO / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, source / name)
-    result = subprocess.run(
-        [_colcon(), "build", "--base-paths", "src", "--build-base", "build", "--install-base", "install"],
-        cwd=workspace, capture_output=True, text=True, timeout=240,
-        env={**os.environ, "COLCON_HOME": str(workspace / ".colcon")},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return workspace / "install" / "icnet_ros"
+def install_dir(colcon_workspace) -> Path:
+    return colcon_workspace.prefix
 
 
 def test_executable_installed_under_lib(install_dir: Path) -> None:

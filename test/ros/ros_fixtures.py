@@ -9,6 +9,7 @@ ends, so nodes of one folder must not hear the other's.)
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 
@@ -64,3 +65,25 @@ def start_segmenter(ros_client, tmp_path_factory):
     for segmenter in started:
         segmenter.process.stop()
         segmenter.close()
+
+
+@pytest.fixture(scope="session")
+def workspace_command(request, ros_environment, tmp_path_factory):
+    """Start a command (``ros2 launch ...``) in the colcon-built workspace (launch_harness.RosCommand),
+    each with its own ROS_HOME and TMPDIR; a skip with the reason where ``ros2 launch`` is absent."""
+    if importlib.util.find_spec("ros2launch") is None:
+        pytest.skip("ros2 launch is not installed: ../shared/ros2-launch/install.sh (make setup "
+                    "does it where present) or a ROS 2 installation provides it")
+    from launch_harness import RosCommand
+
+    colcon_workspace = request.getfixturevalue("colcon_workspace")
+    started: list[RosCommand] = []
+
+    def start(args: list[str], name: str, env: dict[str, str] | None = None) -> RosCommand:
+        command = RosCommand(colcon_workspace, args, tmp_path_factory.mktemp(name), name, env)
+        started.append(command)
+        return command
+
+    yield start
+    for command in started:
+        command.close()

@@ -193,13 +193,15 @@ class Segmenter:
     """A running node with the client's publisher on its input and collectors on its outputs."""
 
     def __init__(self, client: RosClient, process: SegmenterProcess, namespace: str = "",
-                 compressed: bool = False) -> None:
+                 compressed: bool = False, image_topic: str | None = None) -> None:
+        """``image_topic``: where the node's input is remapped to (default ``<ns>/image``)."""
         self.client = client
         self.process = process
         self.prefix = f"{namespace.strip('/')}/icnet_segmenter".lstrip("/")
         self.ns = f"/{namespace.strip('/')}" if namespace.strip("/") else ""
         self.compressed = compressed
-        topic = f"{self.ns}/image/compressed" if compressed else f"{self.ns}/image"
+        image = image_topic or f"{self.ns}/image"
+        topic = f"{image}/compressed" if compressed else image
         self.publisher = client.in_executor(lambda: client.node.create_publisher(
             CompressedImage if compressed else Image, topic, RELIABLE))
         self.class_mask = client.collector(Image, f"{self.ns}/class_mask")
