@@ -38,6 +38,14 @@ class Workers:
     in_flight: deque[list[FrameTag]] = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
     threads: list[threading.Thread] = field(default_factory=list)
+    abandoned: bool = False
+
+    def track(self, tags: list[FrameTag]) -> bool:
+        """Note a batch the engine accepted; False once ``abandon`` ran (count them dropped)."""
+        with self.lock:
+            if not self.abandoned:
+                self.in_flight.append(tags)
+            return not self.abandoned
 
     def finished(self, tag: FrameTag) -> None:
         """``tag``'s frame left the engine (answered or dropped)."""
@@ -57,4 +65,5 @@ class Workers:
         with self.lock:
             tags = [tag for batch in self.in_flight for tag in batch]
             self.in_flight.clear()
+            self.abandoned = True
             return tags

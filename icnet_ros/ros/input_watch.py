@@ -1,4 +1,4 @@
-"""Why frames do not arrive: a publisher is matched on the input, yet nothing comes.
+"""Why frames do not arrive: a publisher is matched on the input, yet nothing comes from it.
 
 The most common first-day failure with large images: without the shared-memory profile
 on both ends, Fast DDS fragments a multi-megabyte frame over UDP and a best-effort
@@ -42,18 +42,20 @@ class InputWatch:
 
     def __init__(self, logger: Any) -> None:
         self._logger = logger
-        self._matched_since: float | None = None
+        self._publishers = 0
+        self._matched_at: float | None = None
         self._reported = False
 
     def silent_for(self, now: float, publishers: int, last_frame: float | None) -> float:
-        """Seconds a matched publisher has delivered nothing (0 while none is matched)."""
-        if publishers == 0:
-            self._matched_since = None
+        """Seconds since a publisher was last matched, while no frame came after that (0
+        once one did, or while none is matched). A camera that pauses is not silent."""
+        if publishers > self._publishers:
+            self._matched_at = now
+        self._publishers = publishers
+        if publishers == 0 or self._matched_at is None or (last_frame is not None
+                                                           and last_frame >= self._matched_at):
             return 0.0
-        if self._matched_since is None:
-            self._matched_since = now
-        start = max(self._matched_since, last_frame) if last_frame is not None else self._matched_since
-        return now - start
+        return now - self._matched_at
 
     def hint(self, now: float, subscription: Any, last_frame: float | None, stale_after_s: float) -> str:
         """The likely causes while a matched publisher has been silent for ``stale_after_s``

@@ -96,7 +96,7 @@ class SegmentationNode(LifecycleNode):
         self._model: diagnostics.ModelInfo | None = None
         self._palette = None
         self._outputs: list[dict] = []  # per camera
-        self._subscriptions: list = []
+        self._inputs: list = []  # the input subscriptions (Node's own list is _subscriptions)
         condition = threading.Condition()
         self._slots: list[LatestSlot[Image | CompressedImage]] = [
             LatestSlot(condition) for _ in self._cameras]
@@ -145,7 +145,7 @@ class SegmentationNode(LifecycleNode):
             input_qos = qos_profile(self._config["input_qos_reliability"], self._config["input_qos_depth"])
             message_type = CompressedImage if self._compressed else Image
             for index, camera in enumerate(self._cameras):
-                self._subscriptions.append(self.create_subscription(
+                self._inputs.append(self.create_subscription(
                     message_type, camera.input_topic,
                     self._faults.guard("image callback", functools.partial(self._on_image, index)), input_qos))
         except Exception as error:  # noqa: BLE001
@@ -154,11 +154,12 @@ class SegmentationNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._active_since = time.monotonic()
         self._state = "active"
-        topics = ", ".join(subscription.topic_name for subscription in self._subscriptions)
+        topics = ", ".join(subscription.topic_name for subscription in self._inputs)
         self.get_logger().info(f"active: segmenting {topics}")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().info("deactivating: finishing the frames in flight")
         self._stop()
         self._state = "inactive"
         self.get_logger().info("inactive: model released")
@@ -209,11 +210,13 @@ class SegmentationNode(LifecycleNode):
             input_size=tuple(self._engine.input_size),
             labels=f"{self._engine.labels.name} ({self._engine.labels.num_classes} classes)")
 
-    def _stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Stop receiving, finish the threads and free the engine (deactivate). Every step
-        runs whatever the others raise; frames still waiting or in flight count as dropped."""
+    def _stop(self, timeout: float | None = None) -> None:
+        """Stop receiving, finish the threads (``timeout``: STOP_TIMEOUT_S) and free the engine
+        (deactivate). Every step runs whatever the others raise; frames still waiting or in
+        flight count as dropped."""
+        timeout = STOP_TIMEOUT_S if timeout is None else timeout
         self._active_since = None
-        subscriptions, self._subscriptions = self._subscriptions, []
+        subscriptions, self._inputs = self._inputs, []
         for subscription in subscriptions:
             self._attempt("stop", self.destroy_subscription, subscription)
         workers, self._workers = self._workers, None
@@ -233,7 +236,7 @@ class SegmentationNode(LifecycleNode):
         if engine is not None:
             self._attempt("stop", engine.close)
 
-    def release(self, timeout: float = STOP_TIMEOUT_S) -> None:
+    def release(self, timeout: float | None = None) -> None:
         """Everything ``_stop`` does, plus the output publishers (cleanup, shutdown)."""
         self._stop(timeout)
         outputs, self._outputs = self._outputs, []
@@ -361,11 +364,12 @@ class SegmentationNode(LifecycleNode):
         for tag, refusal in zip(tags, refusals):
             if refusal is not None:
                 self._refuse(tag.camera, refusal)
-        if accepted:
-            with workers.lock:
-                workers.in_flight.append(accepted)
+        if accepted and workers.track(accepted):
             for _ in accepted:
                 workers.submitted.release()
+        else:   # accepted after its activation stopped and gave up on its frames
+            for tag in accepted:
+                self._counters[tag.camera].dropped.add()
 
     def _publish_results(self, workers: Workers) -> None:
         """Collect the oldest submitted frame and publish it; frames left when the activation
@@ -474,10 +478,10 @@ class SegmentationNode(LifecycleNode):
 
     def _input_hint(self, camera: int, now: float) -> str:
         """Why a matched publisher delivers nothing on ``camera``'s input ('' if frames come)."""
-        if self._active_since is None or camera >= len(self._subscriptions):
+        if self._active_since is None or camera >= len(self._inputs):
             return ""
         last = self._counters[camera].last_input
-        return self._input_watches[camera].hint(now, self._subscriptions[camera],
+        return self._input_watches[camera].hint(now, self._inputs[camera],
                                                 last if last is not None and last >= self._active_since else None,
                                                 self._settings.stale_after_s)
 
@@ -508,6 +512,10 @@ def main(args: list[str] | None = None) -> int:
     except (ConfigurationError, rclpy.exceptions.ParameterException) as error:
         logger.error(f"invalid parameters: {error}")
         code = 1
+    except Exception:
+        if signals.received is None:
+            raise
+        # A signal shut the context down under a call that was running: that call's error.
     finally:
         signals.hold()
         if node is not None:

@@ -145,8 +145,11 @@ class SegmenterProcess:
 
     def __init__(self, log_dir: Path, *, weights: Path | str | None, params_file: bool = True,
                  parameters: dict[str, Any] | None = None, namespace: str = "",
-                 remaps: dict[str, str] | None = None, name: str = "segmenter") -> None:
-        args = [str(EXECUTABLE), "--ros-args"]
+                 remaps: dict[str, str] | None = None, name: str = "segmenter",
+                 command: list[str] | None = None) -> None:
+        """``command``: what to run instead of the installed executable (it gets the same
+        ``--ros-args``), e.g. the node with a fault injected."""
+        args = [*(command or [str(EXECUTABLE)]), "--ros-args"]
         if params_file:
             args += ["--params-file", str(PARAMS_FILE)]
         values = dict(parameters or {})
