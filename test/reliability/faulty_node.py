@@ -18,6 +18,9 @@ to fail, the way they fail in the field:
 - ``stall``: a frame with frame_id ``stall`` holds the submitter in the engine for 4 s,
   and deactivate waits only 1 s for the threads (its join times out); ``stall_long``:
   30 s, and deactivate waits 10 s (to signal the node inside that wait);
+- ``publisher_creation``: the third output publisher of the first configure cannot be
+  created; the engine says when it is closed;
+- ``batch_fails``: the batch of a frame with frame_id ``fail`` fails in ``collect``;
 - ``slow_warmup``: warming up takes 3 s more (to signal the node while it warms up).
 """
 
@@ -122,6 +125,34 @@ def stall_long() -> None:
     stall(stall_s=30.0, stop_timeout_s=10.0)
 
 
+def publisher_creation() -> None:
+    create, calls = segmentation_node.SegmentationNode.create_lifecycle_publisher, itertools.count(1)
+    close = SegmentationEngine.close
+
+    def failing(self, *args, **kwargs):
+        if next(calls) == 3:
+            raise RuntimeError("injected: cannot create publisher")
+        return create(self, *args, **kwargs)
+
+    def closing(self):
+        print("injected: engine closed", flush=True)
+        close(self)
+    segmentation_node.SegmentationNode.create_lifecycle_publisher = failing
+    SegmentationEngine.close = closing
+
+
+def batch_fails() -> None:
+    collect = SegmentationEngine.collect
+
+    def failing(self, timeout=None):
+        result = collect(self, timeout)
+        if result is not None and getattr(result.tag, "header", None) is not None \
+                and result.tag.header.frame_id == "fail":
+            raise RuntimeError("injected: the batch failed")
+        return result
+    SegmentationEngine.collect = failing
+
+
 def slow_warmup() -> None:
     warmup = SegmentationEngine.warmup
 
@@ -133,7 +164,7 @@ def slow_warmup() -> None:
 
 FAULTS = {function.__name__: function for function in (
     diagnostics_report, diagnostics_publish, output_publish, decode, subscription_count,
-    engine_close, stall, stall_long, slow_warmup)}
+    engine_close, stall, stall_long, publisher_creation, batch_fails, slow_warmup)}
 
 if __name__ == "__main__":
     for name in sys.argv[1].split(","):
