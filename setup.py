@@ -39,7 +39,7 @@ setup(
     license="MIT",
     entry_points={
         "console_scripts": [
-            "segmentation_node = icnet_ros.ros.segmentation_node:main",
+            "segmentation_node = icnet_ros.ros.node_main:main",
             "icnet-convert-caffe = icnet_ros.tools.convert_caffe:main",
             "icnet-eval = icnet_ros.tools.evaluate_bag:main",
             "icnet-make-sample-bag = icnet_ros.tools.make_sample_bag:main",

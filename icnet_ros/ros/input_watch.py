@@ -40,8 +40,11 @@ def likely_causes() -> str:
 class InputWatch:
     """One input: since when a publisher has been matched, and whether we said so already."""
 
-    def __init__(self, logger: Any) -> None:
+    def __init__(self, logger: Any, grace_s: float) -> None:
+        """``grace_s``: how late a match may be noticed (one diagnostics period); a frame
+        that came that much before it counts as delivered by the new publisher."""
         self._logger = logger
+        self._grace_s = grace_s
         self._publishers = 0
         self._matched_at: float | None = None
         self._reported = False
@@ -52,8 +55,8 @@ class InputWatch:
         if publishers > self._publishers:
             self._matched_at = now
         self._publishers = publishers
-        if publishers == 0 or self._matched_at is None or (last_frame is not None
-                                                           and last_frame >= self._matched_at):
+        if publishers == 0 or self._matched_at is None or (
+                last_frame is not None and last_frame >= self._matched_at - self._grace_s):
             return 0.0
         return now - self._matched_at
 

@@ -1,4 +1,4 @@
-"""The ``segmentation_node`` executable: ICNet on camera images as a lifecycle node.
+"""ICNet on camera images as a lifecycle node (the executable: :mod:`node_main`).
 
 One frame through the node: the subscription callback puts the message into a one-slot
 buffer (a frame replaced there before the worker took it counts as dropped); a submitter
@@ -22,16 +22,13 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
@@ -43,10 +40,9 @@ from icnet_ros.ros.image_messages import compressed_frame, image_msg, raw_frame
 from icnet_ros.ros.frame_workers import FrameTag, Workers
 from icnet_ros.ros.input_watch import InputWatch
 from icnet_ros.ros.latest_frame import LatestSlot, take_together
-from icnet_ros.ros.parameters import (PARAMETERS, SPECS, ConfigurationError, RuntimeSettings,
+from icnet_ros.ros.parameters import (PARAMETERS, SPECS, RuntimeSettings,
                                       check_read_only, readable_file, weights_path)
 from icnet_ros.ros.qos import qos_profile
-from icnet_ros.ros.shutdown_signals import ShutdownRequested, ShutdownSignals
 from icnet_ros.runtime.heap import release_free_heap
 from icnet_ros.runtime.image_decoding import ImageRejected
 from icnet_ros.weights.labels import LabelSet
@@ -58,7 +54,6 @@ if TYPE_CHECKING:
 NODE_NAME = "icnet_segmenter"
 OUTPUT_TOPICS = ("class_mask", "color_mask", "overlay", "confidence")
 STOP_TIMEOUT_S = 10.0   # waiting for in-flight frames when deactivating
-EXIT_TIMEOUT_S = 1.0    # the same at exit (the threads are daemons: the process ends them)
 RETRY_S = 0.05          # a worker's pause after a failed round, so a lasting fault cannot spin
 
 
@@ -89,7 +84,7 @@ class SegmentationNode(LifecycleNode):
         # still, exactly when the stale-input warning matters; stamps stay ROS time.
         self.create_timer(period, self._faults.guard("diagnostics timer", self._publish_diagnostics),
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self._input_watches = [InputWatch(self.get_logger()) for _ in self._cameras]
+        self._input_watches = [InputWatch(self.get_logger(), period) for _ in self._cameras]
 
         self._state = "unconfigured"
         self._engine: SegmentationEngine | None = None
@@ -484,54 +479,3 @@ class SegmentationNode(LifecycleNode):
         return self._input_watches[camera].hint(now, self._inputs[camera],
                                                 last if last is not None and last >= self._active_since else None,
                                                 self._settings.stale_after_s)
-
-
-def main(args: list[str] | None = None) -> int:
-    """Run the node until SIGINT/SIGTERM (exit 0 at any moment, start-up included); 1 if
-    its parameters or model are unusable, 2 for an invalid command line."""
-    logger = rclpy.logging.get_logger(NODE_NAME)
-    signals = ShutdownSignals().install()   # before rclpy.init: rclpy chains to these handlers
-    node = None
-    code = 0
-    try:
-        try:
-            rclpy.init(args=args)
-        except RuntimeError as error:   # rcl refuses e.g. a malformed --ros-args rule
-            logger.error(f"invalid command line: {error}")
-            return 2
-        node = SegmentationNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        if node.autostart and not node.start() and signals.received is None:
-            logger.error("the node could not start (see above); exiting")
-            code = 1
-        elif signals.received is None:
-            executor.spin()
-    except (ShutdownRequested, KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ConfigurationError, rclpy.exceptions.ParameterException) as error:
-        logger.error(f"invalid parameters: {error}")
-        code = 1
-    except Exception:
-        if signals.received is None:
-            raise
-        # A signal shut the context down under a call that was running: that call's error.
-    finally:
-        signals.hold()
-        if node is not None:
-            _close(node.release, EXIT_TIMEOUT_S)
-            _close(node.destroy_node)
-        _close(rclpy.try_shutdown)
-    return code
-
-
-def _close(step, *args) -> None:
-    """One step of the exit: whatever it raises, the next ones still run."""
-    try:
-        step(*args)
-    except Exception as error:  # noqa: BLE001 - exiting anyway; say what was left behind
-        rclpy.logging.get_logger(NODE_NAME).error(f"at exit, {step.__name__} failed: {error}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,7 +32,7 @@ import time
 
 import cv2
 
-from icnet_ros.ros import diagnostics, segmentation_node
+from icnet_ros.ros import diagnostics, node_main, segmentation_node
 from icnet_ros.runtime.engine import SegmentationEngine
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.lifecycle.publisher import LifecyclePublisher
@@ -169,4 +169,4 @@ FAULTS = {function.__name__: function for function in (
 if __name__ == "__main__":
     for name in sys.argv[1].split(","):
         FAULTS[name]()
-    sys.exit(segmentation_node.main([sys.argv[0], *sys.argv[2:]]))
+    sys.exit(node_main.main([sys.argv[0], *sys.argv[2:]]))

@@ -56,7 +56,11 @@ def start_segmenter(ros_client, tmp_path_factory):
         compressed = (parameters or {}).get("input_transport") == "compressed"
         segmenter = Segmenter(ros_client, process, namespace, compressed)
         started.append(segmenter)
-        segmenter.wait_active()
+        try:
+            segmenter.wait_active()
+        except BaseException:
+            process.stop()   # a node left running would answer the next test's frames
+            raise
         return segmenter
 
     yield start
