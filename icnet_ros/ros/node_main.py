@@ -14,7 +14,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 from icnet_ros.ros.parameters import ConfigurationError
 from icnet_ros.ros.segmentation_node import NODE_NAME, SegmentationNode
-from icnet_ros.ros.shutdown_signals import ShutdownRequested, ShutdownSignals
+from icnet_ros.ros.shutdown_signals import ShutdownSignals
 
 EXIT_TIMEOUT_S = 1.0    # waiting for the worker threads at exit (daemons: the process ends them)
 
@@ -40,7 +40,7 @@ def main(args: list[str] | None = None) -> int:
             code = 1
         elif signals.received is None:
             executor.spin()
-    except (ShutdownRequested, KeyboardInterrupt, ExternalShutdownException):
+    except (KeyboardInterrupt, ExternalShutdownException):   # ShutdownRequested included
         pass
     except (ConfigurationError, rclpy.exceptions.ParameterException) as error:
         logger.error(f"invalid parameters: {error}")
