@@ -1,10 +1,13 @@
 """ament_python package icnet_ros (runtime, node, tools) with the icnet_train package."""
 
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "icnet_ros"
+TORCH = next(line.strip() for line in (Path(__file__).parent / "constraints.txt").read_text().splitlines()
+             if line.startswith("torch=="))
 
 setup(
     name=PACKAGE,
@@ -18,9 +21,17 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", [p for p in glob("config/*") if not p.endswith("~")]),
     ],
-    # Runtime dependencies come from package.xml (rosdep) or requirements.txt (pip):
-    # listing torch here would let pip pull an unpinned build.
-    install_requires=["setuptools"],
+    # What the node and the user tools import at run time (package.xml lists the same by
+    # rosdep key). ROS 2 itself is not here: it comes from the system or requirements-ros.txt.
+    # torch carries the pin of constraints.txt, so no install can pull another build;
+    # install with `pip install -c constraints.txt .` to pin the rest as tested.
+    install_requires=["numpy", "opencv-python-headless", "safetensors", "pyyaml", TORCH,
+                      "rosbags", "tqdm", "matplotlib"],
+    extras_require={
+        "train": ["tensorboard", "onnx", "onnxruntime", "onnxscript", "cityscapesscripts"],
+        "bench": ["psutil", "onnxruntime"],
+        "test": ["pytest", "pytest-timeout", "psutil"],
+    },
     zip_safe=True,
     maintainer="icnet_ros maintainers",
     maintainer_email="maintainers@icnet-ros.invalid",
@@ -28,7 +39,7 @@ setup(
     license="MIT",
     entry_points={
         "console_scripts": [
-            "segmentation_node = icnet_ros.ros.segmentation_node:main",
+            "segmentation_node = icnet_ros.ros.node_main:main",
             "icnet-convert-caffe = icnet_ros.tools.convert_caffe:main",
             "icnet-eval = icnet_ros.tools.evaluate_bag:main",
             "icnet-make-sample-bag = icnet_ros.tools.make_sample_bag:main",

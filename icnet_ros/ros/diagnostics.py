@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -54,13 +54,15 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class NodeState:
-    """The node's side of the report: lifecycle state, model, engine memory and load."""
+    """The node's side of the report: lifecycle state, model, engine memory and load, and
+    the failures it survived outside the frame path (per kind: ``diagnostics timer``...)."""
 
     lifecycle: str
     model: ModelInfo | None = None
     memory: dict | None = None
     in_flight: int = 0
     model_loaded: bool = False
+    faults: dict[str, int] = field(default_factory=dict)
 
 
 class FrameCounters:
@@ -97,6 +99,12 @@ class FrameCounters:
         return max(0.0, now - max(last, since))
 
     @property
+    def last_input(self) -> float | None:
+        """Monotonic time of the last frame, None before the first."""
+        with self._lock:
+            return self._last_input
+
+    @property
     def last_failure(self) -> str:
         with self._lock:
             return self._last_failure
@@ -125,13 +133,14 @@ def status(name: str, level: bytes, message: str, hardware_id: str,
 
 def report(prefix: str, stamp: Time, now: float, active_since: float | None,
            counters: FrameCounters, thresholds: Thresholds, node: NodeState,
-           camera: str = "") -> DiagnosticArray:
+           camera: str = "", input_hint: str = "") -> DiagnosticArray:
     """The periodic /diagnostics message: input, output and pipeline statuses.
 
     ``active_since`` is the monotonic time of activation, None while not active (then
     every status is OK with the lifecycle state as message: an inactive node is idle on
     purpose). Sampling closes one statistics period. ``camera``: the statuses of one of
-    several cameras (``'<prefix>: <camera> input'``...).
+    several cameras (``'<prefix>: <camera> input'``...). ``input_hint``: why frames do
+    not arrive although a publisher is matched (:mod:`input_watch`), '' if they do.
     """
     task = f"{camera} " if camera else ""
     model = node.model
@@ -149,16 +158,22 @@ def report(prefix: str, stamp: Time, now: float, active_since: float | None,
     level, message = DiagnosticStatus.OK, "receiving frames" if active else node.lifecycle
     if active and idle_s >= thresholds.stale_after_s:
         level, message = DiagnosticStatus.WARN, f"no frame for {idle_s:.1f} s"
+        if input_hint:
+            message += f" although a publisher is matched: {input_hint}"
     input_status = status(f"{prefix}: {task}input", level, message, hardware_id,
                           _frequency(received) + [("Seconds since last frame", idle_s)])
 
     # Output: rate (target: answer every received frame) and delay at publish.
     earliest = delays.earliest_s if delays else math.nan
     latest = delays.latest_s if delays else math.nan
+    stamps = counters.delays.counts()
     level, message = DiagnosticStatus.OK, "publishing" if active else node.lifecycle
     # One frame of slack: the one in the pipeline when the window closes.
     answers_too_few = processed.in_window + 1 < thresholds.min_output_fraction * received.in_window
-    if active and processed.rate_hz < thresholds.min_output_hz:
+    if active and delays and delays.early:
+        level, message = (DiagnosticStatus.WARN, f"{delays.early} frame(s) stamped more than "
+                          f"{-counters.delays.earliest_s:g} s in the future (clocks out of sync?)")
+    elif active and processed.rate_hz < thresholds.min_output_hz:
         level, message = (DiagnosticStatus.WARN, f"output rate {processed.rate_hz:.2f} Hz is "
                           f"below min_output_hz {thresholds.min_output_hz:g}")
     elif active and answers_too_few:
@@ -177,6 +192,8 @@ def report(prefix: str, stamp: Time, now: float, active_since: float | None,
         ("Earliest acceptable timestamp delay:", -1.0),
         ("Latest acceptable timestamp delay:",
          thresholds.max_output_delay_s if thresholds.max_output_delay_s > 0 else math.inf),
+        ("Frames with a zero stamp", stamps.zero), ("Frames before the clock started", stamps.no_clock),
+        ("Frames stamped in the future", stamps.early), ("Frames stamped too far in the past", stamps.late),
     ])
 
     # Pipeline: errors, counters, stage percentiles, the model and its memory.
@@ -199,6 +216,8 @@ def report(prefix: str, stamp: Time, now: float, active_since: float | None,
     pairs += [(f"Frames refused ({reason})", count) for reason, count in by_reason.items()]
     pairs += [("Frames without camera_info", counters.without_camera_info.sample(now).total),
               ("Inference failures", failures.total), ("Frames in flight", node.in_flight)]
+    pairs += [("Failures survived", sum(node.faults.values()))]
+    pairs += [(f"Failures survived ({kind})", count) for kind, count in node.faults.items()]
     batch = counters.batch_sizes.summary(now)
     pairs += [("Batch size p50", batch.p50 if batch else math.nan),
               ("Batch size max", batch.max if batch else math.nan)]

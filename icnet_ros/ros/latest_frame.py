@@ -44,12 +44,14 @@ class LatestSlot(Generic[T]):
             item, self._item = self._item, None
             return item
 
-    def close(self) -> None:
-        """Wake every waiting ``take`` (they return None) and refuse to hand out items."""
+    def close(self) -> bool:
+        """Wake every waiting ``take`` (they return None) and refuse to hand out items;
+        True when an item was waiting (it is discarded: the caller counts it)."""
         with self._condition:
             self._closed = True
-            self._item = None
+            discarded, self._item = self._item is not None, None
             self._condition.notify_all()
+            return discarded
 
     def reopen(self) -> None:
         with self._condition:

@@ -1,4 +1,4 @@
-"""The ``segmentation_node`` executable: ICNet on camera images as a lifecycle node.
+"""ICNet on camera images as a lifecycle node (the executable: :mod:`node_main`).
 
 One frame through the node: the subscription callback puts the message into a one-slot
 buffer (a frame replaced there before the worker took it counts as dropped); a submitter
@@ -11,33 +11,38 @@ Several cameras (``image_topics``, see :mod:`cameras`): one slot per camera; the
 submitter takes the frames that arrived together (waiting up to ``batch_wait_ms`` for
 the other cameras once one frame waits) and runs them through one forward pass; each
 camera's outputs, counters and diagnostics are its own.
+
+Nothing ends the node but a signal or a lifecycle shutdown: every executor callback and
+worker thread catches what it can survive, counts it per kind in ``/diagnostics`` and logs
+it throttled (:mod:`callback_guard`); each activation has its own worker threads, stop
+flag and accounting, so a thread that outlives its deactivate never touches the next one.
 """
 
 from __future__ import annotations
 
 import functools
-import sys
+import math
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import Header
 
 from icnet_ros.ros import diagnostics
+from icnet_ros.ros.callback_guard import FaultLog
 from icnet_ros.ros.camera_info import SUBSCRIPTION_DEPTH, CalibrationsByStamp, camera_info_topic, output_topic
 from icnet_ros.ros.cameras import cameras
+from icnet_ros.ros.frame_workers import FrameTag, Workers
 from icnet_ros.ros.image_messages import compressed_frame, image_msg, raw_frame
+from icnet_ros.ros.input_watch import InputWatch
 from icnet_ros.ros.label_info import TOPIC as LABEL_INFO_TOPIC, LabelInfoPublishers
 from icnet_ros.ros.latest_frame import LatestSlot, take_together
-from icnet_ros.ros.parameters import (PARAMETERS, SPECS, ConfigurationError, RuntimeSettings,
+from icnet_ros.ros.parameters import (PARAMETERS, SPECS, RuntimeSettings,
                                       check_read_only, readable_file, weights_path)
 from icnet_ros.ros.qos import qos_profile
 from icnet_ros.runtime.heap import release_free_heap
@@ -50,20 +55,8 @@ if TYPE_CHECKING:
 
 NODE_NAME = "icnet_segmenter"
 OUTPUT_TOPICS = ("class_mask", "color_mask", "overlay", "confidence")
-LOG_PERIOD_S = 5.0      # at most one log line per problem kind in this period
 STOP_TIMEOUT_S = 10.0   # waiting for in-flight frames when deactivating
-
-
-@dataclass(frozen=True)
-class _FrameTag:
-    """What the publisher thread needs about a submitted frame."""
-
-    camera: int
-    header: Header
-    decode_ms: float
-    color_mask: bool
-    overlay: bool
-    confidence: bool
+RETRY_S = 0.05          # a worker's pause after a failed round, so a lasting fault cannot spin
 
 
 class SegmentationNode(LifecycleNode):
@@ -87,8 +80,13 @@ class SegmentationNode(LifecycleNode):
         period = self._config["diagnostics_period_s"]
         self._counters = [diagnostics.FrameCounters(time.monotonic(), window, window * period)
                           for _ in self._cameras]
+        self._faults = FaultLog(self.get_logger())
         self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(period, self._publish_diagnostics)
+        # Steady clock: with use_sim_time and no /clock (a paused bag) ROS time stands
+        # still, exactly when the stale-input warning matters; stamps stay ROS time.
+        self.create_timer(period, self._faults.guard("diagnostics timer", self._publish_diagnostics),
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._input_watches = [InputWatch(self.get_logger(), period) for _ in self._cameras]
 
         self._calibrations = [CalibrationsByStamp() for _ in self._cameras]
         self._label_info = LabelInfoPublishers(self, [camera.topic(LABEL_INFO_TOPIC) for camera in self._cameras])
@@ -99,17 +97,13 @@ class SegmentationNode(LifecycleNode):
         self._model: diagnostics.ModelInfo | None = None
         self._palette = None
         self._outputs: list[dict] = []  # per camera
-        self._input_subscriptions: list = []
+        self._inputs: list = []  # the image subscriptions (Node's own list is _subscriptions)
+        self._calibration_inputs: list = []  # their camera_info subscriptions
         condition = threading.Condition()
         self._slots: list[LatestSlot[Image | CompressedImage]] = [
             LatestSlot(condition) for _ in self._cameras]
-        self._stopping = threading.Event()
-        self._submitted = threading.Semaphore(0)
-        self._submitter: threading.Thread | None = None
-        self._collector: threading.Thread | None = None
+        self._workers: Workers | None = None
         self._active_since: float | None = None
-        self._log_lock = threading.Lock()
-        self._logged_at: dict[str, float] = {}
 
     @property
     def autostart(self) -> bool:
@@ -119,24 +113,26 @@ class SegmentationNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             self._load_engine()
+            if not self.has_parameter("class_names"):
+                self.declare_parameter("class_names", list(self._engine.labels.names), ParameterDescriptor(
+                    description="Class names by class id (from the label set)", read_only=True),
+                    ignore_override=True)
+            output_qos = qos_profile(self._config["output_qos_reliability"], self._config["output_qos_depth"])
+            for camera in self._cameras:
+                outputs: dict = {}
+                self._outputs.append(outputs)   # tracked at once: a later failure releases them
+                for topic in OUTPUT_TOPICS:
+                    outputs[topic] = self.create_lifecycle_publisher(Image, camera.topic(topic), output_qos)
+                outputs["timing"] = self.create_lifecycle_publisher(DiagnosticArray, camera.topic("timing"),
+                                                                    output_qos)
+                for topic in OUTPUT_TOPICS:
+                    outputs[output_topic(topic)] = self.create_lifecycle_publisher(
+                        CameraInfo, camera.topic(output_topic(topic)), output_qos)
+            self._label_info.publish(self._engine.labels)
         except Exception as error:  # noqa: BLE001 - any reason is reported, the node stays up
             self.get_logger().error(f"cannot configure: {error}")
-            self._engine = self._model = None
+            self.release()
             return TransitionCallbackReturn.FAILURE
-        if not self.has_parameter("class_names"):
-            self.declare_parameter("class_names", list(self._engine.labels.names), ParameterDescriptor(
-                description="Class names by class id (from the label set)", read_only=True),
-                ignore_override=True)
-        output_qos = qos_profile(self._config["output_qos_reliability"], self._config["output_qos_depth"])
-        for camera in self._cameras:
-            outputs = {topic: self.create_lifecycle_publisher(Image, camera.topic(topic), output_qos)
-                       for topic in OUTPUT_TOPICS}
-            outputs["timing"] = self.create_lifecycle_publisher(DiagnosticArray, camera.topic("timing"),
-                                                                output_qos)
-            outputs.update({output_topic(topic): self.create_lifecycle_publisher(
-                CameraInfo, camera.topic(output_topic(topic)), output_qos) for topic in OUTPUT_TOPICS})
-            self._outputs.append(outputs)
-        self._label_info.publish(self._engine.labels)
         self._state = "inactive"
         self.get_logger().info(f"configured: {self._model.describe()}")
         return super().on_configure(state)
@@ -150,30 +146,34 @@ class SegmentationNode(LifecycleNode):
                 self._engine.warmup((height, width) if height else tuple(self._engine.input_size),
                                     batch_size=len(self._cameras))
                 self._warm = True
+            result = super().on_activate(state)
+            if result != TransitionCallbackReturn.SUCCESS:
+                return result
+            self._start_workers()
+            input_qos = qos_profile(self._config["input_qos_reliability"], self._config["input_qos_depth"])
+            message_type = CompressedImage if self._compressed else Image
+            for index, camera in enumerate(self._cameras):
+                self._inputs.append(self.create_subscription(
+                    message_type, camera.input_topic,
+                    self._faults.guard("image callback", functools.partial(self._on_image, index)), input_qos))
+            info_qos = qos_profile(self._config["input_qos_reliability"], SUBSCRIPTION_DEPTH)
+            for index, camera in enumerate(self._cameras):
+                self._calibration_inputs.append(self.create_subscription(
+                    CameraInfo, camera_info_topic(self.resolve_topic_name(camera.image_topic)),
+                    self._faults.guard("camera_info callback", self._calibrations[index].put), info_qos))
         except Exception as error:  # noqa: BLE001
             self.get_logger().error(f"cannot activate: {error}")
+            self._stop()
+            self._close_engine()
             return TransitionCallbackReturn.FAILURE
-        result = super().on_activate(state)
-        if result != TransitionCallbackReturn.SUCCESS:
-            return result
-        self._start_workers()
-        input_qos = qos_profile(self._config["input_qos_reliability"], self._config["input_qos_depth"])
-        message_type = CompressedImage if self._compressed else Image
-        images = [self.create_subscription(message_type, camera.input_topic,
-                                           functools.partial(self._on_image, index), input_qos)
-                  for index, camera in enumerate(self._cameras)]
-        info_qos = qos_profile(self._config["input_qos_reliability"], SUBSCRIPTION_DEPTH)
-        calibrations = [self.create_subscription(
-            CameraInfo, camera_info_topic(self.resolve_topic_name(camera.image_topic)),
-            self._calibrations[index].put, info_qos) for index, camera in enumerate(self._cameras)]
-        self._input_subscriptions = images + calibrations
         self._active_since = time.monotonic()
         self._state = "active"
-        self.get_logger().info(f"active: segmenting {', '.join(s.topic_name for s in images)} "
-                               f"(calibration from {', '.join(s.topic_name for s in calibrations)})")
+        self.get_logger().info(f"active: segmenting {', '.join(s.topic_name for s in self._inputs)} "
+                               f"(calibration from {', '.join(s.topic_name for s in self._calibration_inputs)})")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().info("deactivating: frames still in flight count as dropped")
         self._stop()
         if self._config["release_on_deactivate"]:
             self._close_engine()
@@ -193,6 +193,7 @@ class SegmentationNode(LifecycleNode):
         return super().on_shutdown(state)
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"a transition from {state.label} failed; releasing everything")
         self.release()
         self._state = "unconfigured"
         return super().on_error(state)
@@ -217,7 +218,7 @@ class SegmentationNode(LifecycleNode):
         self._engine = SegmentationEngine(
             weights, device=self._config["device"], precision=self._config["precision"],
             input_size=(height, width) if height else None, labels=labels,
-            pipeline_depth=self._config["pipeline_depth"],
+            pipeline_depth=self._config["pipeline_depth"], max_pixels=self._settings.max_image_pixels,
             cpu_threads=self._config["cpu_threads"] or None,
             postprocess_thread=self._config["cpu_postprocess_thread"])
         self._warm = False
@@ -227,54 +228,75 @@ class SegmentationNode(LifecycleNode):
             input_size=tuple(self._engine.input_size),
             labels=f"{self._engine.labels.name} ({self._engine.labels.num_classes} classes)")
 
-    def _stop(self) -> None:
-        """Stop receiving and finish the threads (deactivate); the engine stays."""
+    def _stop(self, timeout: float | None = None) -> None:
+        """Stop receiving and finish the threads (``timeout``: STOP_TIMEOUT_S); the engine stays
+        (deactivate). Every step runs whatever the others raise; frames still waiting or in
+        flight count as dropped."""
+        timeout = STOP_TIMEOUT_S if timeout is None else timeout
         self._active_since = None
-        for subscription in self._input_subscriptions:
-            self.destroy_subscription(subscription)
-        self._input_subscriptions = []
-        self._stopping.set()
-        for slot in self._slots:
-            slot.close()
-        for thread in (self._submitter, self._collector):
-            if thread is not None:
-                thread.join(STOP_TIMEOUT_S)
+        subscriptions = self._inputs + self._calibration_inputs
+        self._inputs, self._calibration_inputs = [], []
+        for subscription in subscriptions:
+            self._attempt("stop", self.destroy_subscription, subscription)
+        workers, self._workers = self._workers, None
+        for camera, slot in enumerate(self._slots):
+            if slot.close():
+                self._counters[camera].dropped.add()
+        if workers is not None:
+            workers.stopping.set()
+            for thread in workers.threads:
+                thread.join(timeout)
                 if thread.is_alive():
-                    self.get_logger().warning(f"thread {thread.name} did not stop in {STOP_TIMEOUT_S} s")
-        self._submitter = self._collector = None
+                    self.get_logger().warning(f"thread {thread.name} did not stop in {timeout:g} s; "
+                                              "it ends on its own, the next activation starts new ones")
+            for tag in workers.abandon():
+                self._counters[tag.camera].dropped.add()
         for calibrations in self._calibrations:
             calibrations.clear()
 
     def _close_engine(self) -> None:
-        """Free the model and its (GPU) memory."""
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        """Free the model and its (GPU) memory; a failing close is counted, never raised."""
+        engine, self._engine = self._engine, None
         self._warm = False
+        if engine is not None:
+            self._attempt("stop", engine.close)
 
-    def release(self) -> None:
-        """Stop, free the engine and remove the publishers (cleanup, shutdown)."""
-        self._stop()
+    def release(self, timeout: float | None = None) -> None:
+        """Stop, free the engine and remove the publishers (cleanup, shutdown, errors)."""
+        self._stop(timeout)
         self._close_engine()
-        for outputs in self._outputs:
-            for publisher in outputs.values():
-                self.destroy_lifecycle_publisher(publisher)
-        self._outputs.clear()
-        self._label_info.destroy()
+        outputs, self._outputs = self._outputs, []
+        for publisher in (publisher for camera in outputs for publisher in camera.values()):
+            self._attempt("stop", self.destroy_lifecycle_publisher, publisher)
+        self._attempt("stop", self._label_info.destroy)
         self._model = None
+
+    def _attempt(self, kind: str, function, *args) -> None:
+        """``function(*args)``; a failure is counted and logged, never raised."""
+        self._faults.guard(kind, function)(*args)
 
     # ------------------------------------------------------------------ parameters
     def _check_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        for parameter in parameters:
-            spec = SPECS.get(parameter.name)
-            reason = spec.check(parameter.value) if spec else None
-            if reason:
-                return SetParametersResult(successful=False, reason=reason)
+        try:
+            for parameter in parameters:
+                spec = SPECS.get(parameter.name)
+                reason = spec.check(parameter.value) if spec else None
+                if reason:
+                    return SetParametersResult(successful=False, reason=reason)
+        except Exception as error:  # noqa: BLE001 - refused with the reason, the node goes on
+            self._faults.record("parameter check", error)
+            return SetParametersResult(successful=False, reason=f"cannot check: {error}")
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, parameters: list[Parameter]) -> None:
+        self._attempt("parameter update", self._update_settings)
+
+    def _update_settings(self) -> None:
         self._settings = RuntimeSettings.from_values(
             {name: self.get_parameter(name).value for name in RuntimeSettings.__dataclass_fields__})
+        engine = self._engine
+        if engine is not None:   # decoded compressed frames are checked again by the engine
+            engine.max_pixels = self._settings.max_image_pixels
 
     # ------------------------------------------------------------------ frames
     def _on_image(self, camera: int, msg: Image | CompressedImage) -> None:
@@ -283,25 +305,47 @@ class SegmentationNode(LifecycleNode):
             self._counters[camera].dropped.add()
 
     def _start_workers(self) -> None:
-        self._stopping.clear()
         for slot in self._slots:
             slot.reopen()
-        self._submitted = threading.Semaphore(0)   # one release per frame in the engine
-        engine = self._engine
-        self._submitter = threading.Thread(target=self._submit_frames, args=(engine,),
-                                           name="icnet-submit", daemon=True)
-        self._collector = threading.Thread(target=self._publish_results, args=(engine,),
-                                           name="icnet-publish", daemon=True)
-        self._submitter.start()
-        self._collector.start()
+        workers = Workers(self._engine)
+        workers.threads = [
+            threading.Thread(target=self._run_worker, args=("submitter thread", self._submit_frames, workers),
+                             name="icnet-submit", daemon=True),
+            threading.Thread(target=self._run_worker, args=("publisher thread", self._publish_results, workers),
+                             name="icnet-publish", daemon=True)]
+        self._workers = workers
+        for thread in workers.threads:
+            thread.start()
 
-    def _submit_frames(self, engine: SegmentationEngine) -> None:
-        while not self._stopping.is_set():
-            batch = take_together(self._slots, timeout=0.1, gather_s=self._batch_wait_s)
-            if batch:
-                self._submit(engine, batch)
+    def _run_worker(self, kind: str, round_of_work, workers: Workers) -> None:
+        """Repeat ``round_of_work(workers)`` until this activation stops; a failed round is
+        counted and logged, and the thread goes on."""
+        while not workers.stopping.is_set():
+            try:
+                round_of_work(workers)
+            except Exception as error:  # noqa: BLE001 - counted, logged, survived
+                self._faults.record(kind, error)
+                workers.stopping.wait(RETRY_S)
 
-    def _submit(self, engine: SegmentationEngine, batch: list[tuple[int, Image | CompressedImage]]) -> None:
+    def _submit_frames(self, workers: Workers) -> None:
+        batch = take_together(self._slots, timeout=0.1, gather_s=self._batch_wait_s)
+        if batch and not workers.stopping.is_set():
+            self._submit(workers, batch)
+        elif batch:    # taken as the activation stopped
+            for camera, _ in batch:
+                self._counters[camera].dropped.add()
+
+    def _wanted(self, camera: int, topic: str) -> bool:
+        """Whether ``topic``'s output of ``camera`` is switched on and subscribed."""
+        if not getattr(self._settings, f"publish_{topic}"):
+            return False
+        try:
+            return self._outputs[camera][topic].get_subscription_count() > 0
+        except Exception as error:  # noqa: BLE001 - e.g. RCLError once the context shuts down
+            self._faults.record("subscription count", error)
+            return False
+
+    def _submit(self, workers: Workers, batch: list[tuple[int, Image | CompressedImage]]) -> None:
         """Validate the frames (one per camera) and start them as one forward pass."""
         settings = self._settings
         frames, tags = [], []
@@ -315,16 +359,18 @@ class SegmentationNode(LifecycleNode):
             except ImageRejected as error:
                 self._refuse(camera, error)
                 continue
+            except Exception as error:  # noqa: BLE001 - cv2.error, MemoryError: this frame fails alone
+                self._fail(camera, "decode", error)
+                continue
             decode_ms = (time.perf_counter() - start) * 1e3
-            wanted = {topic: getattr(settings, f"publish_{topic}")
-                      and self._outputs[camera][topic].get_subscription_count() > 0
-                      for topic in OUTPUT_TOPICS[1:]}
+            wanted = {topic: self._wanted(camera, topic) for topic in OUTPUT_TOPICS[1:]}
             frames.append(frame)
-            tags.append(_FrameTag(camera, msg.header, decode_ms, **wanted))
+            tags.append(FrameTag(camera, msg.header, decode_ms, **wanted))
         if not frames:
             return
         want_confidence = any(tag.confidence for tag in tags)
         want_rgb = any(tag.overlay for tag in tags)
+        engine = workers.engine
         try:
             if len(frames) == 1:
                 engine.submit(frames[0], tag=tags[0], want_confidence=want_confidence, want_rgb=want_rgb)
@@ -334,48 +380,62 @@ class SegmentationNode(LifecycleNode):
                                                want_rgb=want_rgb)
         except ImageRejected as error:
             self._refuse(tags[0].camera, error)
+            for tag in tags[1:]:   # refused before any work: the others were not run
+                self._counters[tag.camera].dropped.add()
             return
         except Exception as error:  # noqa: BLE001 - counted and reported, the node keeps serving
             for tag in tags:
                 self._fail(tag.camera, "inference", error)
             return
+        accepted = [tag for tag, refusal in zip(tags, refusals) if refusal is None]
         for tag, refusal in zip(tags, refusals):
             if refusal is not None:
                 self._refuse(tag.camera, refusal)
-            else:
-                self._submitted.release()
+        if accepted and workers.track(accepted):
+            for _ in accepted:
+                workers.submitted.release()
+        else:   # accepted after its activation stopped and gave up on its frames
+            for tag in accepted:
+                self._counters[tag.camera].dropped.add()
 
-    def _publish_results(self, engine: SegmentationEngine) -> None:
-        """Collect every submitted frame in order; publish unless stopping."""
-        submitter = self._submitter
-        while True:
-            if not self._submitted.acquire(timeout=0.1):
-                if self._stopping.is_set() and not submitter.is_alive():
-                    return
-                continue
-            result = self._collect(engine)
-            if result is None or self._stopping.is_set():
-                continue
-            try:
-                self._publish(result)
-            except Exception as error:  # noqa: BLE001
-                self._fail(result.tag.camera, "publish", error)
+    def _publish_results(self, workers: Workers) -> None:
+        """Collect the oldest submitted frame and publish it; frames left when the activation
+        stops count as dropped (here, or by ``_stop`` once the engine drops them)."""
+        if not workers.submitted.acquire(timeout=0.1):
+            return
+        result = self._collect(workers)
+        if result is None:
+            return
+        tag: FrameTag = result.tag
+        workers.finished(tag)
+        if workers.stopping.is_set():
+            self._counters[tag.camera].dropped.add()
+            return
+        try:
+            self._publish(result)
+        except Exception as error:  # noqa: BLE001
+            self._fail(tag.camera, "publish", error)
 
-    def _collect(self, engine: SegmentationEngine) -> SegmentationResult | None:
-        """The oldest submitted frame's result; None when its inference failed."""
+    def _collect(self, workers: Workers) -> SegmentationResult | None:
+        """The oldest submitted frame's result; None when its batch failed (each of its
+        frames counted as a failure of its own camera) or the engine holds nothing."""
+        engine = workers.engine
         while engine.pending():
             try:
                 result = engine.collect(timeout=0.1)
             except Exception as error:  # noqa: BLE001
-                for camera in range(len(self._cameras)):
-                    self._fail(camera, "inference", error)
+                failed = workers.failed_batch()
+                for tag in failed:
+                    self._fail(tag.camera, "inference", error)
+                for _ in failed[1:]:    # their tokens: the batch is gone from the engine
+                    workers.submitted.acquire(blocking=False)
                 return None
-            if result is not None:
+            if result is not None or workers.stopping.is_set():
                 return result
         return None
 
     def _publish(self, result: SegmentationResult) -> None:
-        tag: _FrameTag = result.tag
+        tag: FrameTag = result.tag
         settings = self._settings
         outputs, counters = self._outputs[tag.camera], self._counters[tag.camera]
         timings = {stage: float(result.timings_ms.get(stage, 0.0)) for stage in diagnostics.STAGES}
@@ -402,15 +462,17 @@ class SegmentationNode(LifecycleNode):
         counters.processed.add()  # only once published: a failed publish counts as a failure alone
         timings["publish"] = (time.perf_counter() - published) * 1e3
         # Plain integers: rclpy's Time refuses the negative seconds a camera with a bad clock may send.
+        # A zero stamp, or a clock not started yet (use_sim_time before /clock), has no age: counted.
         stamp = tag.header.stamp
-        age_s = (self.get_clock().now().nanoseconds - (stamp.sec * 1_000_000_000 + stamp.nanosec)) / 1e9
+        age_s = counters.delays.add_stamp(stamp.sec * 1_000_000_000 + stamp.nanosec,
+                                          self.get_clock().now().nanoseconds)
+        age_ms = math.nan if age_s is None else age_s * 1e3
         now = time.monotonic()
-        counters.delays.add(age_s)
-        counters.stages.add(now, {**timings, "age": age_s * 1e3})
+        counters.stages.add(now, timings if age_s is None else {**timings, "age": age_ms})
         counters.batch_sizes.add(now, result.batch_size)
         if settings.publish_timing:
             outputs["timing"].publish(
-                diagnostics.timing(self._prefix, tag.header, timings, age_s * 1e3, result.batch_size))
+                diagnostics.timing(self._prefix, tag.header, timings, age_ms, result.batch_size))
 
     def _camera_label(self, camera: int) -> str:
         name = self._cameras[camera].name
@@ -419,23 +481,15 @@ class SegmentationNode(LifecycleNode):
     def _refuse(self, camera: int, error: ImageRejected) -> None:
         counters = self._counters[camera]
         counters.refused.add(error.reason)
-        if self._may_log(f"refused:{camera}:{error.reason}"):
+        if self._faults.throttle.allow(f"refused:{camera}:{error.reason}"):
             self.get_logger().warning(f"refused a frame{self._camera_label(camera)} ({error.reason}): "
                                       f"{error} [{counters.refused.by_reason()[error.reason]} so far]")
 
     def _fail(self, camera: int, kind: str, error: Exception) -> None:
         message = f"{kind} failed: {type(error).__name__}: {error}"
         self._counters[camera].failed(kind, message)
-        if self._may_log(f"failed:{kind}"):
+        if self._faults.throttle.allow(f"failed:{kind}"):
             self.get_logger().error(message)
-
-    def _may_log(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._log_lock:
-            if now - self._logged_at.get(key, -LOG_PERIOD_S) < LOG_PERIOD_S:
-                return False
-            self._logged_at[key] = now
-            return True
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
@@ -444,48 +498,22 @@ class SegmentationNode(LifecycleNode):
         state = diagnostics.NodeState(self._state, self._model,
                                       engine.memory_stats() if engine is not None else None,
                                       engine.pending() if engine is not None else 0,
-                                      model_loaded=engine is not None)
+                                      model_loaded=engine is not None, faults=self._faults.counts())
         settings = self._settings
         thresholds = diagnostics.Thresholds(settings.min_output_hz, settings.stale_after_s,
                                             settings.max_output_delay_s, settings.min_output_fraction)
         stamp, now = self.get_clock().now().to_msg(), time.monotonic()
-        reports = [diagnostics.report(self._prefix, stamp, now, self._active_since, counters,
-                                      thresholds, state, camera.name)
-                   for camera, counters in zip(self._cameras, self._counters)]
+        reports = [diagnostics.report(self._prefix, stamp, now, self._active_since, counters, thresholds,
+                                      state, camera.name, self._input_hint(index, now))
+                   for index, (camera, counters) in enumerate(zip(self._cameras, self._counters))]
         self._diagnostics_publisher.publish(DiagnosticArray(
             header=reports[0].header, status=[status for report in reports for status in report.status]))
 
-
-def main(args: list[str] | None = None) -> int:
-    """Run the node until SIGINT/SIGTERM; 1 if its parameters or model are unusable."""
-    logger = rclpy.logging.get_logger(NODE_NAME)
-    try:
-        rclpy.init(args=args)
-    except RuntimeError as error:   # rcl refuses e.g. a malformed --ros-args rule
-        logger.error(f"invalid command line: {error}")
-        return 2
-    node = None
-    code = 0
-    try:
-        node = SegmentationNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        if node.autostart and not node.start():
-            logger.error("the node could not start (see above); exiting")
-            return 1
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ConfigurationError, rclpy.exceptions.ParameterException) as error:
-        logger.error(f"invalid parameters: {error}")
-        code = 1
-    finally:
-        if node is not None:
-            node.release()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    def _input_hint(self, camera: int, now: float) -> str:
+        """Why a matched publisher delivers nothing on ``camera``'s input ('' if frames come)."""
+        if self._active_since is None or camera >= len(self._inputs):
+            return ""
+        last = self._counters[camera].last_input
+        return self._input_watches[camera].hint(now, self._inputs[camera],
+                                                last if last is not None and last >= self._active_since else None,
+                                                self._settings.stale_after_s)

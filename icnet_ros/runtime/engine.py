@@ -43,6 +43,7 @@ import torch.nn.functional as F
 
 from icnet_ros.runtime.device import select_device, select_precision
 from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
+from icnet_ros.runtime.heap import resident_bytes
 from icnet_ros.runtime.image_decoding import (MAX_PIXELS, CompressedFrame, ImageRejected, RawFrame, decode_compressed,
                                               to_rgb)
 from icnet_ros.weights.labels import LabelSet
@@ -298,12 +299,8 @@ class SegmentationEngine:
         if self._cuda:
             return {"allocated": torch.cuda.memory_allocated(self.device),
                     "peak": torch.cuda.max_memory_allocated(self.device)}
-        import resource
-
-        import psutil
-        resident = psutil.Process().memory_info().rss
-        return {"allocated": resident,
-                "peak": max(resident, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)}
+        resident, peak = resident_bytes()
+        return {"allocated": resident, "peak": peak}
 
     def close(self) -> None:
         """Drop pending frames and release the model and (GPU) memory. Idempotent."""

@@ -88,22 +88,42 @@ class ReasonCounter:
 
 @dataclass(frozen=True)
 class DelayRange:
-    """Earliest and latest delay seen during one period (TimeStampStatus)."""
+    """Earliest and latest delay seen during one period, and the stamps outside the
+    acceptable range (TimeStampStatus): ``early`` (in the future), ``late``."""
 
     count: int
     earliest_s: float
     latest_s: float
+    early: int = 0
+    late: int = 0
+
+
+@dataclass(frozen=True)
+class StampCounts:
+    """Stamps since start that had no usable delay or were out of range."""
+
+    zero: int        # header stamp 0: the sender set none
+    no_clock: int    # our clock had not started (use_sim_time before the first /clock)
+    early: int
+    late: int
 
 
 class DelayTracker:
-    """Smallest and largest ``now - stamp`` delay since the last report."""
+    """``now - stamp`` delays: their range since the last report (frames with a usable
+    stamp) and, since start, the stamps counted instead of measured.
 
-    def __init__(self) -> None:
+    Like diagnostic_updater's TimeStampStatus: a delay below ``earliest_s`` (a stamp in the
+    future) counts as early, one above ``latest_s`` as late; both still enter the range.
+    """
+
+    def __init__(self, earliest_s: float = -1.0, latest_s: float = math.inf) -> None:
         self._lock = threading.Lock()
+        self.earliest_s, self.latest_s = earliest_s, latest_s
+        self._zero = self._no_clock = self._early_total = self._late_total = 0
         self._reset()
 
     def _reset(self) -> None:
-        self._count = 0
+        self._count = self._early = self._late = 0
         self._earliest = math.inf
         self._latest = -math.inf
 
@@ -112,11 +132,40 @@ class DelayTracker:
             self._count += 1
             self._earliest = min(self._earliest, delay_s)
             self._latest = max(self._latest, delay_s)
+            if delay_s < self.earliest_s:
+                self._early += 1
+                self._early_total += 1
+            elif delay_s > self.latest_s:
+                self._late += 1
+                self._late_total += 1
+
+    def add_stamp(self, stamp_ns: int, now_ns: int) -> float | None:
+        """Record a frame by its header stamp and the clock's time (ns); its delay in
+        seconds, None for a zero stamp or a clock that has not started (counted)."""
+        if stamp_ns == 0 or now_ns == 0:
+            with self._lock:
+                if stamp_ns == 0:
+                    self._zero += 1
+                else:
+                    self._no_clock += 1
+            return None
+        delay_s = (now_ns - stamp_ns) / 1e9
+        self.add(delay_s)
+        return delay_s
+
+    def set_range(self, earliest_s: float, latest_s: float) -> None:
+        with self._lock:
+            self.earliest_s, self.latest_s = earliest_s, latest_s
+
+    def counts(self) -> StampCounts:
+        with self._lock:
+            return StampCounts(self._zero, self._no_clock, self._early_total, self._late_total)
 
     def sample(self) -> DelayRange | None:
         """The range since the previous call (None if nothing arrived), then start afresh."""
         with self._lock:
-            report = DelayRange(self._count, self._earliest, self._latest) if self._count else None
+            report = (DelayRange(self._count, self._earliest, self._latest, self._early, self._late)
+                      if self._count else None)
             self._reset()
             return report
 

@@ -1,10 +1,13 @@
-"""Handing freed heap memory back to the operating system (glibc's ``malloc_trim``)."""
+"""The process's memory: its resident set (from ``/proc``) and handing freed heap back to
+the operating system (glibc's ``malloc_trim``). Standard library only."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import functools
+import os
+import resource
 
 
 @functools.cache
@@ -25,3 +28,18 @@ def release_free_heap() -> bool:
     """
     trim = _malloc_trim()
     return bool(trim is not None and trim(0))
+
+
+def resident_bytes() -> tuple[int, int]:
+    """The process's resident set size now and its peak, in bytes.
+
+    Now: ``/proc/self/statm`` (Linux); where it is missing, the peak stands in.
+    Peak: ``getrusage`` (``ru_maxrss``, kibibytes on Linux).
+    """
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            now = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return peak, peak
+    return now, max(now, peak)

@@ -21,7 +21,7 @@ def test_executable_installed_under_lib(install_dir: Path) -> None:
     assert node.is_file() and os.access(node, os.X_OK)
     site = next((install_dir / "lib").glob("python3*/site-packages"))
     entry_points = next(site.glob("icnet_ros*-info/entry_points.txt")).read_text()
-    assert "segmentation_node = icnet_ros.ros.segmentation_node:main" in entry_points
+    assert "segmentation_node = icnet_ros.ros.node_main:main" in entry_points
 
 
 def test_launch_and_config_installed_under_share(install_dir: Path) -> None:

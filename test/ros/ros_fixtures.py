@@ -52,13 +52,18 @@ def start_segmenter(ros_client, tmp_path_factory):
     started: list[Segmenter] = []
     log_dir = tmp_path_factory.mktemp("segmenter_logs")
 
-    def start(weights, *, parameters=None, namespace="", params_file=True, name="segmenter") -> Segmenter:
+    def start(weights, *, parameters=None, namespace="", params_file=True, name="segmenter",
+              command=None) -> Segmenter:
         process = SegmenterProcess(log_dir, weights=weights, params_file=params_file,
-                                   parameters=parameters, namespace=namespace, name=name)
+                                   parameters=parameters, namespace=namespace, name=name, command=command)
         compressed = (parameters or {}).get("input_transport") == "compressed"
         segmenter = Segmenter(ros_client, process, namespace, compressed)
         started.append(segmenter)
-        segmenter.wait_active()
+        try:
+            segmenter.wait_active()
+        except BaseException:
+            process.stop()   # a node left running would answer the next test's frames
+            raise
         return segmenter
 
     yield start

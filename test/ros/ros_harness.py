@@ -30,6 +30,7 @@ FASTDDS_PROFILE = REPO / "config" / "fastdds_shm.xml"
 EXECUTABLE = Path(sys.executable).parent / "segmentation_node"
 START_TIMEOUT_S = 90.0     # import torch, load, warm up on a loaded two-core machine
 ANSWER_TIMEOUT_S = 20.0
+EXIT_WAIT_S = 30.0         # after SIGINT/SIGTERM (about 1-2 s on a quiet machine)
 
 PROBE_PNG = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
 RELIABLE = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
@@ -145,8 +146,11 @@ class SegmenterProcess:
 
     def __init__(self, log_dir: Path, *, weights: Path | str | None, params_file: bool = True,
                  parameters: dict[str, Any] | None = None, namespace: str = "",
-                 remaps: dict[str, str] | None = None, name: str = "segmenter") -> None:
-        args = [str(EXECUTABLE), "--ros-args"]
+                 remaps: dict[str, str] | None = None, name: str = "segmenter",
+                 command: list[str] | None = None) -> None:
+        """``command``: what to run instead of the installed executable (it gets the same
+        ``--ros-args``), e.g. the node with a fault injected."""
+        args = [*(command or [str(EXECUTABLE)]), "--ros-args"]
         if params_file:
             args += ["--params-file", str(PARAMS_FILE)]
         values = dict(parameters or {})
@@ -177,6 +181,22 @@ class SegmenterProcess:
 
     def send_signal(self, signum: int) -> None:
         self.process.send_signal(signum)
+
+    def exit_on(self, signum: int) -> float:
+        """Send ``signum``; the node must exit with status 0 and no traceback. Returns the
+        seconds it took, printed: a bound on them is a figure, not a test (loaded machines)."""
+        start = time.monotonic()
+        self.send_signal(signum)
+        try:
+            code = self.process.wait(EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running {EXIT_WAIT_S:g} s after {signal.Signals(signum).name}:\n"
+                                 f"{self.log()}") from None
+        elapsed = time.monotonic() - start
+        print(f"\n{signal.Signals(signum).name}: exit {code} in {elapsed:.2f} s")
+        assert code == 0, self.log()
+        assert "Traceback" not in self.log(), self.log()
+        return elapsed
 
     def stop(self) -> None:
         if self.alive():

@@ -96,12 +96,16 @@ def test_latest_slot_keeps_only_the_newest_and_counts_replacements():
     results = []
     taker = threading.Thread(target=lambda: results.append(slot.take(5.0)))
     taker.start()
-    slot.close()                         # wakes the waiting worker
+    assert slot.close() is False         # wakes the waiting worker; nothing was waiting
     taker.join(5.0)
     assert results == [None] and slot.put(3) is False and slot.take(0) is None
     slot.reopen()
     slot.put(4)
     assert slot.take(0) == 4
+    slot.put(5)
+    assert slot.close() is True          # 5 is discarded: the node counts it as dropped
+    slot.reopen()
+    assert slot.take(0) is None
 
 
 @pytest.mark.parametrize("image", [

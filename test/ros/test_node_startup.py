@@ -28,8 +28,7 @@ def test_starts_from_a_weight_file_alone(start_segmenter, tiny_weights):
     values = values_of(node.status("pipeline"))
     assert values["Network input size"] == "65x129"    # the tiny weights' metadata
     assert values["Weights"] == tiny_weights.name
-    node.process.send_signal(signal.SIGINT)
-    assert node.process.process.wait(timeout=2.0) == 0
+    node.process.exit_on(signal.SIGINT)
 
 
 def test_compressed_input_in_a_namespace_with_a_custom_label_set(start_segmenter, tiny_weights, tmp_path):
@@ -63,9 +62,7 @@ def test_compressed_input_in_a_namespace_with_a_custom_label_set(start_segmenter
     assert same_header(node.answer(header).header, header)
 
     # SIGTERM (what `docker stop` or a process manager sends) stops it as cleanly as SIGINT.
-    node.process.send_signal(signal.SIGTERM)
-    assert node.process.process.wait(timeout=2.0) == 0
-    assert "Traceback" not in node.process.log()
+    node.process.exit_on(signal.SIGTERM)
 
 
 @pytest.mark.parametrize("weights, parameters, message", [

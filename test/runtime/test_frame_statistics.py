@@ -64,6 +64,23 @@ def test_delay_tracker_reports_range_since_last_sample():
     assert delays.sample() is None
 
 
+def test_delay_tracker_counts_stamps_it_cannot_age_and_flags_early_and_late():
+    """TimeStampStatus's rules: a zero stamp or a clock that has not started gives no
+    delay; a delay below the earliest acceptable is early, above the latest late."""
+    delays = DelayTracker(earliest_s=-1.0, latest_s=0.5)
+    second = 1_000_000_000
+    assert delays.add_stamp(0, 100 * second) is None                  # sender set no stamp
+    assert delays.add_stamp(99 * second, 0) is None                   # use_sim_time, no /clock yet
+    assert delays.add_stamp(160 * second, 100 * second) == -60.0      # a minute in the future
+    assert delays.add_stamp(98 * second, 100 * second) == 2.0         # late
+    assert delays.add_stamp(100 * second - second // 10, 100 * second) == 0.1
+    report = delays.sample()
+    assert (report.count, report.early, report.late, report.earliest_s, report.latest_s) == (3, 1, 1, -60.0, 2.0)
+    counts = delays.counts()
+    assert (counts.zero, counts.no_clock, counts.early, counts.late) == (1, 1, 1, 1)
+    assert delays.sample() is None and delays.counts() == counts      # totals stay, the range restarts
+
+
 def test_sample_window_percentiles_and_ageing():
     window = SampleWindow(window_s=5.0)
     values = np.arange(1, 101, dtype=float)

@@ -9,7 +9,7 @@ import platform
 import psutil
 import pytest
 
-from icnet_ros.runtime.heap import release_free_heap
+from icnet_ros.runtime.heap import release_free_heap, resident_bytes
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="needs glibc's malloc_trim")
@@ -31,3 +31,11 @@ def test_release_free_heap_shrinks_the_resident_set() -> None:
     released = freed_but_resident - process.memory_info().rss
     libc.free(sentinel)
     assert released > 30e6, f"only {released / 1e6:.1f} MB went back"
+
+
+def test_resident_bytes_agree_with_psutil() -> None:
+    """The node's process memory without psutil: /proc/self/statm and getrusage."""
+    now, peak = resident_bytes()
+    rss = psutil.Process().memory_info().rss
+    assert abs(now - rss) < 0.05 * rss
+    assert peak >= now
