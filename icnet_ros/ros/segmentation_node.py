@@ -174,8 +174,8 @@ class SegmentationNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.get_logger().info("deactivating: frames still in flight count as dropped")
-        self._stop()
-        if self._config["release_on_deactivate"]:
+        # A thread that outlived the stop may still submit to this engine: never reuse it.
+        if self._stop() or self._config["release_on_deactivate"]:
             self._close_engine()
         self._state = "inactive"
         self.get_logger().info("inactive: " + ("model kept loaded and warm" if self._engine is not None
@@ -228,10 +228,10 @@ class SegmentationNode(LifecycleNode):
             input_size=tuple(self._engine.input_size),
             labels=f"{self._engine.labels.name} ({self._engine.labels.num_classes} classes)")
 
-    def _stop(self, timeout: float | None = None) -> None:
+    def _stop(self, timeout: float | None = None) -> bool:
         """Stop receiving and finish the threads (``timeout``: STOP_TIMEOUT_S); the engine stays
         (deactivate). Every step runs whatever the others raise; frames still waiting or in
-        flight count as dropped."""
+        flight count as dropped. True if a thread outlived ``timeout`` (it may still use the engine)."""
         timeout = STOP_TIMEOUT_S if timeout is None else timeout
         self._active_since = None
         subscriptions = self._inputs + self._calibration_inputs
@@ -239,6 +239,7 @@ class SegmentationNode(LifecycleNode):
         for subscription in subscriptions:
             self._attempt("stop", self.destroy_subscription, subscription)
         workers, self._workers = self._workers, None
+        outlived = False
         for camera, slot in enumerate(self._slots):
             if slot.close():
                 self._counters[camera].dropped.add()
@@ -247,12 +248,15 @@ class SegmentationNode(LifecycleNode):
             for thread in workers.threads:
                 thread.join(timeout)
                 if thread.is_alive():
+                    outlived = True
                     self.get_logger().warning(f"thread {thread.name} did not stop in {timeout:g} s; "
-                                              "it ends on its own, the next activation starts new ones")
+                                              "it ends on its own, the next activation starts new ones "
+                                              "with a new model")
             for tag in workers.abandon():
                 self._counters[tag.camera].dropped.add()
         for calibrations in self._calibrations:
             calibrations.clear()
+        return outlived
 
     def _close_engine(self) -> None:
         """Free the model and its (GPU) memory; a failing close is counted, never raised."""
