@@ -112,7 +112,7 @@ class Settings:
 
 
 def stats(values: Sequence[float]) -> dict[str, float] | None:
-    """p50, p90, mean, min, max and count of ``values`` (None if empty)."""
+    """p50, p90, p99, mean, min, max and count of ``values`` (None if empty)."""
     values = [v for v in values if v is not None and not math.isnan(v)]
     if not values:
         return None
@@ -123,7 +123,8 @@ def stats(values: Sequence[float]) -> dict[str, float] | None:
         low = math.floor(position)
         high = min(low + 1, len(ordered) - 1)
         return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-    return {"p50": percentile(0.5), "p90": percentile(0.9), "mean": statistics.fmean(ordered),
+    return {"p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99),
+            "mean": statistics.fmean(ordered),
             "min": ordered[0], "max": ordered[-1], "n": len(ordered)}
 
 
@@ -146,16 +147,18 @@ def shm_profile_path(explicit: str | None) -> Path:
 # ------------------------------------------------------------------------- weights, frames
 
 
-def prepare_weights(settings: Settings, workdir: Path) -> tuple[Path, str]:
-    """The weight file to run and how it was chosen."""
-    if settings.weights:
-        path = Path(settings.weights).expanduser()
+def prepare_weights(weights: str | None, width: float, input_size: tuple[int, int],
+                    workdir: Path) -> tuple[Path, str]:
+    """The weight file to run and how it was chosen: ``weights`` (a path), ``random`` (random
+    weights of ``width`` and ``input_size``), or None (the demo weights, else random ones)."""
+    if weights and weights != "random":
+        path = Path(weights).expanduser()
         if not path.is_file():
             raise BenchError(f"weights file {str(path)!r} does not exist or is not a file")
         return path.resolve(), f"given: {path.name}"
     from icnet_ros.weights.demo import default_weights_path
     demo = default_weights_path()
-    if demo.is_file():
+    if weights is None and demo.is_file():
         return demo, f"the project's demo weights ({demo.name})"
     import torch
 
@@ -164,13 +167,13 @@ def prepare_weights(settings: Settings, workdir: Path) -> tuple[Path, str]:
     from icnet_ros.weights.preprocessing import Preprocessing
     from icnet_ros.weights.weight_file import WeightsMetadata, save_weights
     torch.manual_seed(0)
-    model = icnet(width=settings.width)
-    metadata = WeightsMetadata({}, CITYSCAPES, Preprocessing(input_size=settings.input_size),
+    model = icnet(width=width)
+    metadata = WeightsMetadata({}, CITYSCAPES, Preprocessing(input_size=tuple(input_size)),
                                {"source": "icnet-bench-node random weights", "seed": 0})
     path = workdir / "random.safetensors"
     save_weights(path, model, metadata)
-    return path, (f"random (seed 0; no demo weights installed), width {settings.width}, "
-                  f"input {settings.input_size[0]}x{settings.input_size[1]}")
+    why = "asked for" if weights == "random" else "no demo weights installed"
+    return path, f"random (seed 0; {why}), width {width}, input {input_size[0]}x{input_size[1]}"
 
 
 def street_frames(height: int, width: int, count: int, seed: int = 2_000_000) -> list:
@@ -791,7 +794,7 @@ def run_benchmark(settings: Settings) -> tuple[dict[str, Any], Path, Path]:
     load_before = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="icnet-bench-node-") as tmp:
         workdir = Path(tmp)
-        weights, weights_note = prepare_weights(settings, workdir)
+        weights, weights_note = prepare_weights(settings.weights, settings.width, settings.input_size, workdir)
         report: dict[str, Any] = {
             "schema": SCHEMA, "date": now.isoformat(timespec="seconds"), "machine": None,
             "versions": None, "settings": asdict(settings), "weights": weights_note,
@@ -812,18 +815,21 @@ def run_benchmark(settings: Settings) -> tuple[dict[str, Any], Path, Path]:
             report["profiles"][profile] = result
     report["machine"]["load_average"] = load_before
     report["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
-    machine = report["machine"]
-    out_dir = Path(settings.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"node_{machine['kind']}_{now.strftime('%Y-%m-%d')}"
-    index = 1
-    while (out_dir / f"{stem}.json").exists():
-        index += 1
-        stem = f"node_{machine['kind']}_{now.strftime('%Y-%m-%d')}_{index}"
-    json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+    json_path, md_path = result_paths(Path(settings.out_dir),
+                                      f"node_{report['machine']['kind']}_{now.strftime('%Y-%m-%d')}")
     json_path.write_text(json.dumps(report, indent=1) + "\n")
     md_path.write_text(markdown(report))
     return report, json_path, md_path
+
+
+def result_paths(out_dir: Path, stem: str) -> tuple[Path, Path]:
+    """``out_dir/stem.json`` and ``.md``, or ``stem_2``, ``stem_3``... where taken (``out_dir`` created)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name, index = stem, 1
+    while (out_dir / f"{name}.json").exists():
+        index += 1
+        name = f"{stem}_{index}"
+    return out_dir / f"{name}.json", out_dir / f"{name}.md"
 
 
 # ---------------------------------------------------------------------------------- Markdown
@@ -942,7 +948,10 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="icnet-bench-node", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="icnet-bench-node", description=__doc__.split("\n\n")[0],
+        epilog="icnet-bench-node ros2-benchmark BAG [...]: the node in the form NVIDIA ros2_benchmark "
+               "reports (peak rate, 10/30/60 Hz); icnet-bench-node ros2-benchmark --help")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")
     parser.add_argument("--profiles", default=",".join(PROFILES),
                         help="comma list of shm (the project's shared-memory profile), default (Fast DDS's)")
@@ -950,7 +959,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=int, default=30, help="measured rounds per size (overhead)")
     parser.add_argument("--warmup", type=int, default=3, help="rounds left out of the figures")
     parser.add_argument("--weights", default=None,
-                        help="weight file (default: the project's demo weights, else random weights)")
+                        help="weight file, or 'random' (default: the project's demo weights, else random weights)")
     parser.add_argument("--width", type=float, default=0.25, help="network width of random weights")
     parser.add_argument("--input-size", default="257x513", help="network input of random weights")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (node and model alone)")
@@ -1008,6 +1017,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == ["ros2-benchmark"]:  # the ros2_benchmark form: its own options
+            from icnet_bench.ros2_benchmark_form import main as form_main
+            return form_main(argv[1:])
         if argv[:1] == ["_client"]:  # the measuring process of one profile (internal)
             Path(argv[2]).write_text(json.dumps(run_client(json.loads(Path(argv[1]).read_text()))))
             return 0
