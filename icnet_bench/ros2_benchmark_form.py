@@ -53,16 +53,28 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import psutil
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
+from sensor_msgs.msg import CompressedImage, Image
+
+from icnet_bench.model_bench import machine_info
 from icnet_bench.node_bench import prepare_weights, result_paths, versions
+from icnet_bench.node_session import Client, Link, NodeUnderTest, isolate, stamp_ns, wait_serving
 from icnet_bench.ros2_benchmark_metrics import MISSED_LIMIT, combine, publisher_kept_up, run_metrics, sustained
 from icnet_bench.ros2_benchmark_report import markdown
 from icnet_bench.settings import BenchError, comma_list, parse_size
+from icnet_ros.evaluation.bag_reading import IMAGE_TYPES, Bag, BagError, cdr_stamp
+from icnet_ros.evaluation.scoring import Evaluation
+from icnet_ros.ros.bag_replay import restamp
+from icnet_ros.ros.image_messages import image_array
+from icnet_ros.weights.weight_file import WeightsError, read_weights
 
 SCHEMA = "icnet_ros.bench.ros2_benchmark/1"
 SEARCH_RESOLUTION = 1.1  # bisect until the failing rate is within 10 % of the passing one
 CONFIRM_STEPS = 3  # peak: times the rate is stepped down by 10 % when its repeated runs miss more
 MIN_RATE_HZ = 0.5
-MIN_FRAMES = 5  # a run sends at least this many frames
+MIN_FRAMES = 20  # a run sends at least this many frames: one missed is then within the 5 %
 NODE_NAMESPACE = "bench/r2b"
 
 
@@ -95,8 +107,6 @@ class FormSettings:
 
 def load_frames(settings: FormSettings) -> tuple[list, str | None]:
     """The first ``frames`` images of the image topic (with labels when the bag has them), and the label topic."""
-    from icnet_ros.evaluation.bag_reading import IMAGE_TYPES, Bag
-
     with Bag(settings.bag) as bag:
         bag.require(settings.image_topic, tuple(IMAGE_TYPES), "image")
         label_topic = settings.label_topic if settings.label_topic in bag.topics else None
@@ -120,7 +130,6 @@ class MaskRecorder:
         self.kept: dict[int, tuple[int, bytes]] = {}  # bag frame index -> (stamp, mask)
 
     def __call__(self, raw: bytes) -> None:
-        from icnet_ros.evaluation.bag_reading import cdr_stamp
         now = time.monotonic()
         stamp = cdr_stamp(raw)
         with self._lock:
@@ -157,15 +166,7 @@ class Bench:
     """A live node, a publisher of the bag's frames and a recorder of its class masks."""
 
     def __init__(self, settings: FormSettings, frames: list, weights: Path, workdir: Path) -> None:
-        import psutil
-        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import CompressedImage, Image
-
-        from icnet_bench.node_session import Client, Link, NodeUnderTest, stamp_ns, wait_serving
-        from icnet_ros.ros.bag_replay import restamp
-
         self.settings, self.frames = settings, frames
-        self.restamp, self.stamp_ns = restamp, stamp_ns
         height, width = frames[0].message.height, frames[0].message.width
         self.node = NodeUnderTest(NODE_NAMESPACE, weights, workdir / "node.log", transport=frames[0].kind,
                                   parameters={"device": settings.device, "precision": settings.precision,
@@ -173,6 +174,16 @@ class Bench:
                                               "warmup_width": width})
         self.process = psutil.Process(self.node.pid)
         self.client = Client("icnet_bench_ros2_benchmark")
+        try:
+            self._connect()
+        except BaseException:
+            self.close()
+            raise
+        self.quiet_s = 0.5
+
+    def _connect(self) -> None:
+        """Our publisher and a class-mask subscription; once the node answered a probe, masks arrive raw."""
+        frames = self.frames
         self.link = Link(self.node)
         self.recorder = MaskRecorder()
         camera_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
@@ -191,7 +202,6 @@ class Bench:
             self.client.node.create_subscription(Image, self.node.topic("class_mask"), self.recorder,
                                                  camera_qos, raw=True)
         self.client.in_executor(measure_raw)
-        self.quiet_s = 0.5
 
     def close(self) -> None:
         self.node.stop()
@@ -201,8 +211,8 @@ class Bench:
         """Frames/s of back-to-back publishing (restamp + publish), the node dropping what it cannot take."""
         start, count = time.monotonic(), 0
         while time.monotonic() - start < seconds:
-            stamp = self.stamp_ns(self.client.next_stamp())
-            self.link.publish(self.restamp(self.frames[count % len(self.frames)].rawdata, stamp))
+            stamp = stamp_ns(self.client.next_stamp())
+            self.link.publish(restamp(self.frames[count % len(self.frames)].rawdata, stamp))
             count += 1
         rate = count / (time.monotonic() - start)
         self._drain(0)
@@ -211,7 +221,6 @@ class Bench:
 
     def run(self, rate: float, seconds: float) -> tuple[dict[str, Any], dict[int, tuple[int, bytes]]]:
         """Publish at ``rate`` for ``seconds`` (at least MIN_FRAMES frames); the run's figures and kept masks."""
-        import psutil
         count = max(MIN_FRAMES, round(rate * seconds))
         sent: list[tuple[int, float]] = []
         psutil.cpu_percent(None)
@@ -219,8 +228,8 @@ class Bench:
         start = time.monotonic()
         for index in range(count):
             time.sleep(max(0.0, start + index / rate - time.monotonic()))
-            stamp = self.stamp_ns(self.client.next_stamp())
-            data = self.restamp(self.frames[index % len(self.frames)].rawdata, stamp)
+            stamp = stamp_ns(self.client.next_stamp())
+            data = restamp(self.frames[index % len(self.frames)].rawdata, stamp)
             self.recorder.frame_of[stamp] = index % len(self.frames)
             sent.append((stamp, time.monotonic()))
             self.link.publish(data)
@@ -331,15 +340,10 @@ class Scorer:
     def __init__(self, frames: list, labels) -> None:
         self.frames, self.labels = frames, labels
 
-    def new(self):
-        from icnet_ros.evaluation.scoring import Evaluation
+    def new(self) -> Evaluation:
         return Evaluation(labels=self.labels, topics=[self.frames[0].topic])
 
     def add(self, evaluation, kept: dict[int, tuple[int, bytes]]) -> None:
-        from rclpy.serialization import deserialize_message
-        from sensor_msgs.msg import Image
-
-        from icnet_ros.ros.image_messages import image_array
         for index, (stamp, raw) in sorted(kept.items()):
             if self.frames[index].label is not None:
                 evaluation.answered(self.frames[index], image_array(deserialize_message(raw, Image)), 0.0,
@@ -352,10 +356,6 @@ class Scorer:
 
 def run_form(settings: FormSettings) -> tuple[dict[str, Any], Path, Path]:
     """Start the node, measure peak and fixed rates, write the JSON and the Markdown."""
-    from icnet_bench.model_bench import machine_info
-    from icnet_bench.node_session import isolate
-    from icnet_ros.weights.weight_file import read_weights
-
     frames, label_topic = load_frames(settings)
     environment = isolate()
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -456,8 +456,6 @@ def settings_from_args(args: argparse.Namespace) -> FormSettings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from icnet_ros.evaluation.bag_reading import BagError
-    from icnet_ros.weights.weight_file import WeightsError
     try:
         settings = settings_from_args(build_parser().parse_args(argv))
         report, json_path, md_path = run_form(settings)
