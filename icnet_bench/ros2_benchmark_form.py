@@ -325,12 +325,14 @@ def find_peak(bench: Bench, scorer) -> dict[str, Any]:
     if low is None:
         return {"rate_hz": None, "trials": trials, "camera_bound": camera_bound,
                 "note": f"more than {MISSED_LIMIT:.0%} missed even at {rate:g} Hz"}
+    confirmations = []
     for _ in range(CONFIRM_STEPS + 1):
         measured = measure_rate(bench, low, scorer)
+        confirmations.append({"rate_hz": low, "missed_fraction": measured["combined"]["missed_fraction"]})
         if measured["combined"]["missed_fraction"] <= MISSED_LIMIT:
             break
         low *= 0.9
-    return {**measured, "trials": trials, "camera_bound": camera_bound,
+    return {**measured, "trials": trials, "confirmations": confirmations, "camera_bound": camera_bound,
             "sustained": measured["combined"]["missed_fraction"] <= MISSED_LIMIT}
 
 

@@ -54,5 +54,9 @@ def markdown(report: dict[str, Any]) -> str:
                   + (", stopped: the publisher could not keep up" if peak["camera_bound"] else "") + "): "
                   + ", ".join(f"{t['rate_hz']:.1f} Hz {'ok' if t['sustained'] else 'missed'} "
                               f"({t['NUM_MISSED_FRAMES']}/{t['NUM_FRAMES_SENT']})" for t in peak["trials"])
-                  + (f". {peak['note']}." if peak.get("note") else "."), ""]
+                  + (f". {peak['note']}." if peak.get("note") else ".")
+                  + (" Repeated runs at the rate found (stepped down by 10 % while they missed more): "
+                     + ", ".join(f"{c['rate_hz']:.1f} Hz {100 * c['missed_fraction']:.1f} % missed"
+                                 for c in peak.get("confirmations", [])) + "." if peak.get("confirmations") else ""),
+                  ""]
     return "\n".join(lines)

@@ -5,6 +5,8 @@
 # downloaded (constraints.txt pins it and no list names it; a torch or CUDA wheel found is an error).
 #   scripts/prepare_gpu_wheels.sh            # every list
 #   scripts/prepare_gpu_wheels.sh node       # scripts/gpu-wheels/node.txt only
+#   EXCLUDE="numpy opencv-python-headless" scripts/prepare_gpu_wheels.sh node
+#       # leaves out what the GPU machine has already (pip there keeps its installed copy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
@@ -36,6 +38,10 @@ for list in "${lists[@]}"; do
             exit 1
         fi
     done
+done
+for name in ${EXCLUDE:-}; do
+    rm -f "$DEST/${name//-/_}"-*.whl "$DEST/$name"-*.whl
+    echo "prepare_gpu_wheels: left out $name (EXCLUDE: the GPU machine must have it)"
 done
 if ls "$DEST" | grep -Eiq '^(torch|nvidia|triton)[-_]'; then
     echo "prepare_gpu_wheels: a torch or CUDA wheel was pulled into $DEST; remove it (torch comes from the GPU machine)" >&2
