@@ -44,6 +44,9 @@ engine parts run under the first profile only.
 
 Results: JSON (every sample, machine, versions, settings) and Markdown in ``--out-dir``,
 named ``node_<machine kind>_<date>[_n]``.
+
+``icnet-bench-node ros2-benchmark BAG``: the node in the form NVIDIA ros2_benchmark
+reports (peak rate, fixed rates, its metric names), :mod:`icnet_bench.ros2_benchmark_form`.
 """
 
 from __future__ import annotations

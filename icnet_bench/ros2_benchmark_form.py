@@ -117,6 +117,13 @@ def load_frames(settings: FormSettings) -> tuple[list, str | None]:
     return frames, label_topic
 
 
+def frame_size(frame) -> tuple[int, int]:
+    """(height, width) of a bag image (a compressed one is decoded)."""
+    if frame.kind == "raw":
+        return int(frame.message.height), int(frame.message.width)
+    return frame.rgb().shape[:2]
+
+
 # --------------------------------------------------------------------- the measuring side
 
 
@@ -167,7 +174,7 @@ class Bench:
 
     def __init__(self, settings: FormSettings, frames: list, weights: Path, workdir: Path) -> None:
         self.settings, self.frames = settings, frames
-        height, width = frames[0].message.height, frames[0].message.width
+        height, width = frame_size(frames[0])
         self.node = NodeUnderTest(NODE_NAMESPACE, weights, workdir / "node.log", transport=frames[0].kind,
                                   parameters={"device": settings.device, "precision": settings.precision,
                                               "cpu_threads": settings.cpu_threads, "warmup_height": height,
@@ -375,7 +382,7 @@ def run_form(settings: FormSettings) -> tuple[dict[str, Any], Path, Path]:
                 "settings": asdict(settings), "weights": weights_note, "environment": environment,
                 "bag": {"path": str(settings.bag), "image_topic": settings.image_topic, "label_topic": label_topic,
                         "frames": len(frames), "labelled": len(labelled), "kind": frames[0].kind,
-                        "size": [frames[0].message.height, frames[0].message.width]},
+                        "size": list(frame_size(frames[0]))},
                 "missed_limit": MISSED_LIMIT}
             report["publisher_ceiling_hz"] = bench.publisher_ceiling()
             _log(f"publisher ceiling {report['publisher_ceiling_hz']:.0f} frames/s")

@@ -185,3 +185,24 @@ def test_bad_settings_are_refused_with_the_reason(tmp_path, sample_bag, capsys):
     err = capsys.readouterr().err
     assert "bag not found" in err and "/camera/image_raw (sensor_msgs/msg/Image" in err
     assert "comma list of rates" in err and "--no-peak needs --rates" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_a_compressed_bag_without_the_peak_search(tmp_path, tiny_weights):
+    from icnet_ros.tools.make_sample_bag import write_sample_bag
+    bag = write_sample_bag(tmp_path / "jpeg", frames=4, rate=10, size=(48, 96), image_format="jpeg")
+    result = subprocess.run(
+        [sys.executable, "-m", "icnet_bench.node_bench", "ros2-benchmark", str(bag),
+         "--image-topic", "/camera/image_raw/compressed", "--weights", str(tiny_weights), "--cpu-threads", "1",
+         "--no-peak", "--rates", "20", "--runs", "1", "--run-seconds", "1", "--out-dir", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=280)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
+    assert "peak" not in data and data["bag"]["kind"] == "compressed" and data["bag"]["size"] == [48, 96]
+    (measured,) = data["fixed"]
+    (run,) = measured["runs"]
+    assert run["NUM_MISSED_FRAMES"] == sum(answer is None for _, answer in run["frames"]) < run["NUM_FRAMES_SENT"]
+    assert measured["combined"]["MEAN_FRAME_RATE"] == run["MEAN_FRAME_RATE"]  # one run: nothing dropped
+    assert measured["accuracy"]["frames_scored"] == sum(
+        any(answer is not None for _, answer in run["frames"][index::4]) for index in range(4))
