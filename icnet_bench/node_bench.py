@@ -58,6 +58,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -309,6 +310,9 @@ class NodeProcess:
             tail = self.log_path.read_text(errors="replace")[-3000:]
             raise BenchError(f"{self.name} exited with status {self.process.returncode}:\n{tail}")
 
+    def gpu_mib(self) -> float | None:
+        return nvidia_smi_mib(self.process.pid)
+
     def pss_mib(self) -> float | None:
         import psutil
         try:
@@ -326,6 +330,19 @@ class NodeProcess:
                 self.process.kill()
                 self.process.wait(10)
         self._log.close()
+
+
+def nvidia_smi_mib(pid: int) -> float | None:
+    """GPU memory of process ``pid`` as ``nvidia-smi`` reports it (CUDA context included), or None."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    rows = [line.split(",") for line in out.splitlines() if "," in line]
+    return next((float(used) for found, used in rows if found.strip() == str(pid)), None)
 
 
 def stop_all(processes: Sequence[NodeProcess]) -> None:
@@ -555,6 +572,7 @@ def measure_cameras(one: list[Target], separate: list[Target], engine, frames: l
         for target in targets:
             target.clear()
     memory = {mode: [p.pss_mib() for p in processes[mode]] for mode in modes}
+    gpu_memory = {mode: [p.gpu_mib() for p in processes[mode]] for mode in modes}
     result: dict[str, Any] = {"cameras": count, "size": list(settings.camera_size), "camera_hz": rate,
                               "model_only": {"single_ms": stats(model["single_ms"]),
                                              "batch_ms": stats(model["batch_ms"])}}
@@ -564,6 +582,7 @@ def measure_cameras(one: list[Target], separate: list[Target], engine, frames: l
             "throughput_fps": throughput[mode], "throughput_fps_mean": statistics.fmean(throughput[mode]),
             "processes": len(processes[mode]),
             "pss_mib": None if None in memory[mode] else sum(memory[mode]),
+            "gpu_mib": None if None in gpu_memory[mode] else sum(gpu_memory[mode]),
         }
     result["one_node"]["batch_size_together"] = stats(latency["one_node"]["batch"])
     result["one_node"]["batch_size_loaded"] = stats(batches)
@@ -905,8 +924,8 @@ def markdown(report: dict[str, Any]) -> str:
             continue
         lines += [f"## Many cameras ({name} profile): one node for N cameras vs N nodes", "",
                   "| N | camera | setup | throughput (frames/s) | frame latency p50 (p90), N sent together | "
-                  "set latency p50 | batch size (together / loaded) | memory PSS (MiB) |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "set latency p50 | batch size (together / loaded) | memory PSS (MiB) | GPU memory (MiB) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for run in profile["cameras"]:
             size = f"{run['size'][0]}x{run['size'][1]}"
             for mode, label in (("one_node", "one node, batched"), ("separate_nodes", f"{run['cameras']} nodes")):
@@ -917,7 +936,7 @@ def markdown(report: dict[str, Any]) -> str:
                 lines.append(
                     f"| {run['cameras']} | {size} | {label} | {_f(r['throughput_fps_mean'], 1)} | "
                     f"{_ms(r['frame_latency_ms'])} ({_ms(r['frame_latency_ms'], 'p90')}) | "
-                    f"{_ms(r['set_latency_ms'])} | {batch} | {_f(r['pss_mib'], 0)} |")
+                    f"{_ms(r['set_latency_ms'])} | {batch} | {_f(r['pss_mib'], 0)} | {_f(r.get('gpu_mib'), 0)} |")
         lines += ["", "Model only, in one process: N single forward passes vs one batch of N (p50 ms):", "",
                   "| N | N x single | one batch | gain |", "|---|---|---|---|"]
         for run in profile["cameras"]:

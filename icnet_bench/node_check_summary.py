@@ -48,7 +48,11 @@ def summarize(out_dir: Path) -> dict[str, Any]:
                                 "size": run["size"], "one_node_fps": run["one_node"]["throughput_fps_mean"],
                                 "separate_fps": run["separate_nodes"]["throughput_fps_mean"],
                                 "gain": run["throughput_ratio"], "one_node_pss_mib": run["one_node"]["pss_mib"],
-                                "separate_pss_mib": run["separate_nodes"]["pss_mib"]})
+                                "separate_pss_mib": run["separate_nodes"]["pss_mib"],
+                                "one_node_p50_ms": (run["one_node"]["frame_latency_ms"] or {}).get("p50"),
+                                "separate_p50_ms": (run["separate_nodes"]["frame_latency_ms"] or {}).get("p50"),
+                                "one_node_gpu_mib": run["one_node"].get("gpu_mib"),
+                                "separate_gpu_mib": run["separate_nodes"].get("gpu_mib")})
     return {"targets": TARGETS, "ros2_benchmark": forms, "overhead": overhead, "cameras": cameras}
 
 
@@ -79,13 +83,16 @@ def markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {o['weights']} | {o['precision']} | {o['size'][0]}x{o['size'][1]} | "
                      f"{_f(o['node_p50_ms'], 1)} | {_f(o['ratio'])} | "
                      f"{_met(o['ratio'], o['ratio'] is not None and o['ratio'] <= t['overhead_ratio_max'])} |")
-    lines += ["", "| cameras | camera | one node (frames/s) | N nodes (frames/s) | gain | target | memory PSS "
-              "one / N (MiB) |", "|---|---|---|---|---|---|---|"]
+    lines += ["", "| cameras | camera | one node (frames/s) | N nodes (frames/s) | gain | target | latency p50 "
+              "one / N (ms) | memory PSS one / N (MiB) | GPU memory one / N (MiB) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for c in summary["cameras"]:
         lines.append(f"| {c['cameras']} | {c['size'][0]}x{c['size'][1]} | {_f(c['one_node_fps'], 1)} | "
                      f"{_f(c['separate_fps'], 1)} | {_f(c['gain'])} | "
                      f"{_met(c['gain'], c['gain'] >= t['cameras_gain_min'])} | "
-                     f"{_f(c['one_node_pss_mib'], 0)} / {_f(c['separate_pss_mib'], 0)} |")
+                     f"{_f(c['one_node_p50_ms'], 1)} / {_f(c['separate_p50_ms'], 1)} | "
+                     f"{_f(c['one_node_pss_mib'], 0)} / {_f(c['separate_pss_mib'], 0)} | "
+                     f"{_f(c['one_node_gpu_mib'], 0)} / {_f(c['separate_gpu_mib'], 0)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -41,8 +41,6 @@ import datetime
 import json
 import math
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -59,7 +57,7 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
 from icnet_bench.model_bench import machine_info
-from icnet_bench.node_bench import prepare_weights, result_paths, versions
+from icnet_bench.node_bench import nvidia_smi_mib, prepare_weights, result_paths, versions
 from icnet_bench.node_session import Client, Link, NodeUnderTest, isolate, stamp_ns, wait_serving
 from icnet_bench.ros2_benchmark_metrics import MISSED_LIMIT, combine, publisher_kept_up, run_metrics, sustained
 from icnet_bench.ros2_benchmark_report import markdown
@@ -154,19 +152,6 @@ class MaskRecorder:
             taken = self.arrivals, self.kept
             self.arrivals, self.kept, self.frame_of = [], {}, {}
             return taken
-
-
-def nvidia_smi_mib(pid: int) -> float | None:
-    """GPU memory of process ``pid`` as ``nvidia-smi`` reports it (CUDA context included), or None."""
-    if shutil.which("nvidia-smi") is None:
-        return None
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    rows = [line.split(",") for line in out.splitlines() if "," in line]
-    return next((float(used) for found, used in rows if found.strip() == str(pid)), None)
 
 
 class Bench:
