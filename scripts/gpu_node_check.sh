@@ -13,7 +13,8 @@
 #   scripts/gpu_node_check.sh --dry-run OUT_DIR   # here, on the CPU: the same steps, tiny and short,
 #                                                 # in the project's .venv (make setup)
 # Environment: PYTHON (the machine's Python 3.12; dry run: .venv/bin/python), WHEELS (.gpu_wheels),
-# BUDGET_S (480: the steps left when it is spent are skipped and listed).
+# GPU_VENV (/tmp/icnet_gpu_node_venv), BUDGET_S (480: the steps left when it is spent are skipped
+# and listed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -47,10 +48,14 @@ else
     WHEELS=${WHEELS:-$REPO/.gpu_wheels}
     [ -d "$WHEELS" ] || { echo "gpu_node_check: no wheels in $WHEELS (scripts/prepare_gpu_wheels.sh node)" >&2; exit 2; }
     log "venv over $("$PY_BASE" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__)')"
-    "$PY_BASE" -m venv --system-site-packages "$OUT/venv"
-    PY=$OUT/venv/bin/python
+    # Outside OUT_DIR (what comes back stays small); kept for a rerun on the same machine.
+    VENV=${GPU_VENV:-${TMPDIR:-/tmp}/icnet_gpu_node_venv}
+    [ -x "$VENV/bin/python" ] || "$PY_BASE" -m venv --system-site-packages "$VENV"
+    PY=$VENV/bin/python
     # Offline, from the carried wheels; what the machine has already (numpy, ...) is kept; never torch.
-    "$PY" -m pip install -q --no-index --find-links "$WHEELS" -r scripts/gpu-wheels/node.txt
+    if ! "$PY" -m pip install -q --no-index --find-links "$WHEELS" -r scripts/gpu-wheels/node.txt; then
+        echo "gpu_node_check: $WHEELS lacks a wheel this machine needs (left out by EXCLUDE?)" >&2; exit 2
+    fi
     "$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e .
     DEVICE=cuda; PRECISIONS=(fp16 fp32); SIZE=(1024 2048); CAMERAS=4
     DEMO=()
