@@ -44,6 +44,9 @@ engine parts run under the first profile only.
 
 Results: JSON (every sample, machine, versions, settings) and Markdown in ``--out-dir``,
 named ``node_<machine kind>_<date>[_n]``.
+
+``icnet-bench-node ros2-benchmark BAG``: the node in the form NVIDIA ros2_benchmark
+reports (peak rate, fixed rates, its metric names), :mod:`icnet_bench.ros2_benchmark_form`.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -112,7 +116,7 @@ class Settings:
 
 
 def stats(values: Sequence[float]) -> dict[str, float] | None:
-    """p50, p90, mean, min, max and count of ``values`` (None if empty)."""
+    """p50, p90, p99, mean, min, max and count of ``values`` (None if empty)."""
     values = [v for v in values if v is not None and not math.isnan(v)]
     if not values:
         return None
@@ -123,7 +127,8 @@ def stats(values: Sequence[float]) -> dict[str, float] | None:
         low = math.floor(position)
         high = min(low + 1, len(ordered) - 1)
         return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-    return {"p50": percentile(0.5), "p90": percentile(0.9), "mean": statistics.fmean(ordered),
+    return {"p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99),
+            "mean": statistics.fmean(ordered),
             "min": ordered[0], "max": ordered[-1], "n": len(ordered)}
 
 
@@ -146,16 +151,18 @@ def shm_profile_path(explicit: str | None) -> Path:
 # ------------------------------------------------------------------------- weights, frames
 
 
-def prepare_weights(settings: Settings, workdir: Path) -> tuple[Path, str]:
-    """The weight file to run and how it was chosen."""
-    if settings.weights:
-        path = Path(settings.weights).expanduser()
+def prepare_weights(weights: str | None, width: float, input_size: tuple[int, int],
+                    workdir: Path) -> tuple[Path, str]:
+    """The weight file to run and how it was chosen: ``weights`` (a path), ``random`` (random
+    weights of ``width`` and ``input_size``), or None (the demo weights, else random ones)."""
+    if weights and weights != "random":
+        path = Path(weights).expanduser()
         if not path.is_file():
             raise BenchError(f"weights file {str(path)!r} does not exist or is not a file")
         return path.resolve(), f"given: {path.name}"
     from icnet_ros.weights.demo import default_weights_path
     demo = default_weights_path()
-    if demo.is_file():
+    if weights is None and demo.is_file():
         return demo, f"the project's demo weights ({demo.name})"
     import torch
 
@@ -164,13 +171,13 @@ def prepare_weights(settings: Settings, workdir: Path) -> tuple[Path, str]:
     from icnet_ros.weights.preprocessing import Preprocessing
     from icnet_ros.weights.weight_file import WeightsMetadata, save_weights
     torch.manual_seed(0)
-    model = icnet(width=settings.width)
-    metadata = WeightsMetadata({}, CITYSCAPES, Preprocessing(input_size=settings.input_size),
+    model = icnet(width=width)
+    metadata = WeightsMetadata({}, CITYSCAPES, Preprocessing(input_size=tuple(input_size)),
                                {"source": "icnet-bench-node random weights", "seed": 0})
     path = workdir / "random.safetensors"
     save_weights(path, model, metadata)
-    return path, (f"random (seed 0; no demo weights installed), width {settings.width}, "
-                  f"input {settings.input_size[0]}x{settings.input_size[1]}")
+    why = "asked for" if weights == "random" else "no demo weights installed"
+    return path, f"random (seed 0; {why}), width {width}, input {input_size[0]}x{input_size[1]}"
 
 
 def street_frames(height: int, width: int, count: int, seed: int = 2_000_000) -> list:
@@ -303,6 +310,9 @@ class NodeProcess:
             tail = self.log_path.read_text(errors="replace")[-3000:]
             raise BenchError(f"{self.name} exited with status {self.process.returncode}:\n{tail}")
 
+    def gpu_mib(self) -> float | None:
+        return nvidia_smi_mib(self.process.pid)
+
     def pss_mib(self) -> float | None:
         import psutil
         try:
@@ -320,6 +330,19 @@ class NodeProcess:
                 self.process.kill()
                 self.process.wait(10)
         self._log.close()
+
+
+def nvidia_smi_mib(pid: int) -> float | None:
+    """GPU memory of process ``pid`` as ``nvidia-smi`` reports it (CUDA context included), or None."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    rows = [line.split(",") for line in out.splitlines() if "," in line]
+    return next((float(used) for found, used in rows if found.strip() == str(pid)), None)
 
 
 def stop_all(processes: Sequence[NodeProcess]) -> None:
@@ -549,6 +572,7 @@ def measure_cameras(one: list[Target], separate: list[Target], engine, frames: l
         for target in targets:
             target.clear()
     memory = {mode: [p.pss_mib() for p in processes[mode]] for mode in modes}
+    gpu_memory = {mode: [p.gpu_mib() for p in processes[mode]] for mode in modes}
     result: dict[str, Any] = {"cameras": count, "size": list(settings.camera_size), "camera_hz": rate,
                               "model_only": {"single_ms": stats(model["single_ms"]),
                                              "batch_ms": stats(model["batch_ms"])}}
@@ -558,6 +582,7 @@ def measure_cameras(one: list[Target], separate: list[Target], engine, frames: l
             "throughput_fps": throughput[mode], "throughput_fps_mean": statistics.fmean(throughput[mode]),
             "processes": len(processes[mode]),
             "pss_mib": None if None in memory[mode] else sum(memory[mode]),
+            "gpu_mib": None if None in gpu_memory[mode] else sum(gpu_memory[mode]),
         }
     result["one_node"]["batch_size_together"] = stats(latency["one_node"]["batch"])
     result["one_node"]["batch_size_loaded"] = stats(batches)
@@ -791,7 +816,7 @@ def run_benchmark(settings: Settings) -> tuple[dict[str, Any], Path, Path]:
     load_before = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="icnet-bench-node-") as tmp:
         workdir = Path(tmp)
-        weights, weights_note = prepare_weights(settings, workdir)
+        weights, weights_note = prepare_weights(settings.weights, settings.width, settings.input_size, workdir)
         report: dict[str, Any] = {
             "schema": SCHEMA, "date": now.isoformat(timespec="seconds"), "machine": None,
             "versions": None, "settings": asdict(settings), "weights": weights_note,
@@ -812,18 +837,21 @@ def run_benchmark(settings: Settings) -> tuple[dict[str, Any], Path, Path]:
             report["profiles"][profile] = result
     report["machine"]["load_average"] = load_before
     report["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
-    machine = report["machine"]
-    out_dir = Path(settings.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"node_{machine['kind']}_{now.strftime('%Y-%m-%d')}"
-    index = 1
-    while (out_dir / f"{stem}.json").exists():
-        index += 1
-        stem = f"node_{machine['kind']}_{now.strftime('%Y-%m-%d')}_{index}"
-    json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+    json_path, md_path = result_paths(Path(settings.out_dir),
+                                      f"node_{report['machine']['kind']}_{now.strftime('%Y-%m-%d')}")
     json_path.write_text(json.dumps(report, indent=1) + "\n")
     md_path.write_text(markdown(report))
     return report, json_path, md_path
+
+
+def result_paths(out_dir: Path, stem: str) -> tuple[Path, Path]:
+    """``out_dir/stem.json`` and ``.md``, or ``stem_2``, ``stem_3``... where taken (``out_dir`` created)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name, index = stem, 1
+    while (out_dir / f"{name}.json").exists():
+        index += 1
+        name = f"{stem}_{index}"
+    return out_dir / f"{name}.json", out_dir / f"{name}.md"
 
 
 # ---------------------------------------------------------------------------------- Markdown
@@ -896,8 +924,8 @@ def markdown(report: dict[str, Any]) -> str:
             continue
         lines += [f"## Many cameras ({name} profile): one node for N cameras vs N nodes", "",
                   "| N | camera | setup | throughput (frames/s) | frame latency p50 (p90), N sent together | "
-                  "set latency p50 | batch size (together / loaded) | memory PSS (MiB) |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "set latency p50 | batch size (together / loaded) | memory PSS (MiB) | GPU memory (MiB) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for run in profile["cameras"]:
             size = f"{run['size'][0]}x{run['size'][1]}"
             for mode, label in (("one_node", "one node, batched"), ("separate_nodes", f"{run['cameras']} nodes")):
@@ -908,7 +936,7 @@ def markdown(report: dict[str, Any]) -> str:
                 lines.append(
                     f"| {run['cameras']} | {size} | {label} | {_f(r['throughput_fps_mean'], 1)} | "
                     f"{_ms(r['frame_latency_ms'])} ({_ms(r['frame_latency_ms'], 'p90')}) | "
-                    f"{_ms(r['set_latency_ms'])} | {batch} | {_f(r['pss_mib'], 0)} |")
+                    f"{_ms(r['set_latency_ms'])} | {batch} | {_f(r['pss_mib'], 0)} | {_f(r.get('gpu_mib'), 0)} |")
         lines += ["", "Model only, in one process: N single forward passes vs one batch of N (p50 ms):", "",
                   "| N | N x single | one batch | gain |", "|---|---|---|---|"]
         for run in profile["cameras"]:
@@ -942,7 +970,10 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="icnet-bench-node", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="icnet-bench-node", description=__doc__.split("\n\n")[0],
+        epilog="icnet-bench-node ros2-benchmark BAG [...]: the node in the form NVIDIA ros2_benchmark "
+               "reports (peak rate, 10/30/60 Hz); icnet-bench-node ros2-benchmark --help")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")
     parser.add_argument("--profiles", default=",".join(PROFILES),
                         help="comma list of shm (the project's shared-memory profile), default (Fast DDS's)")
@@ -950,7 +981,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=int, default=30, help="measured rounds per size (overhead)")
     parser.add_argument("--warmup", type=int, default=3, help="rounds left out of the figures")
     parser.add_argument("--weights", default=None,
-                        help="weight file (default: the project's demo weights, else random weights)")
+                        help="weight file, or 'random' (default: the project's demo weights, else random weights)")
     parser.add_argument("--width", type=float, default=0.25, help="network width of random weights")
     parser.add_argument("--input-size", default="257x513", help="network input of random weights")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (node and model alone)")
@@ -1008,6 +1039,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == ["ros2-benchmark"]:  # the ros2_benchmark form: its own options
+            from icnet_bench.ros2_benchmark_form import main as form_main
+            return form_main(argv[1:])
         if argv[:1] == ["_client"]:  # the measuring process of one profile (internal)
             Path(argv[2]).write_text(json.dumps(run_client(json.loads(Path(argv[1]).read_text()))))
             return 0
