@@ -27,6 +27,7 @@ FORMAT = "icnet_ros.weights"
 FORMAT_VERSION = 1
 METADATA_KEY = "icnet_ros"
 TORCH_SUFFIXES = (".pt", ".pth")
+BN_STATISTICS = ("running_mean", "running_var")
 ARCHITECTURE_KEYS = ("num_classes", "width", "branches", "aux_classifiers", "batch_norm", "channels")
 
 
@@ -43,13 +44,14 @@ class WeightsMetadata:
     preprocessing: Preprocessing
     provenance: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    storage: dict = field(default_factory=dict)  # how the tensors are stored (see save_weights)
 
     def to_dict(self) -> dict:
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "architecture": self.architecture, "labels": self.labels.to_dict(),
             "preprocessing": self.preprocessing.to_dict(),
-            "provenance": self.provenance, "metrics": self.metrics,
+            "provenance": self.provenance, "metrics": self.metrics, "storage": self.storage,
         }
 
     @classmethod
@@ -61,7 +63,8 @@ class WeightsMetadata:
         try:
             return cls(dict(data["architecture"]), LabelSet.from_dict(data["labels"]),
                        Preprocessing.from_dict(data["preprocessing"]),
-                       dict(data.get("provenance", {})), dict(data.get("metrics", {})))
+                       dict(data.get("provenance", {})), dict(data.get("metrics", {})),
+                       dict(data.get("storage", {})))
         except (KeyError, TypeError, ValueError) as error:
             raise WeightsError(f"invalid metadata: {error}") from None
 
@@ -95,21 +98,51 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _stays_float32(name: str, tensor: torch.Tensor, dtype: torch.dtype) -> bool:
+    """Whether ``tensor`` must stay float32 in a file of ``dtype``: BN statistics (folded in
+    fp32 at load; trained variances reach 1e6, inf in fp16), and any tensor with a value
+    the dtype cannot hold (overflow to inf, or a non-zero value below its normal range)."""
+    if name.endswith(BN_STATISTICS):
+        return True
+    finite = tensor[torch.isfinite(tensor)].abs()
+    info = torch.finfo(dtype)
+    return bool(((finite > info.max) | ((finite > 0) & (finite < info.tiny))).any())
+
+
+def stored_tensors(model: ICNet, dtype: torch.dtype | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """``model``'s state for a file, floating tensors cast to ``dtype`` (None: as they are)
+    except those :func:`_stays_float32` keeps; and the ``storage`` metadata saying so."""
+    tensors, kept = {}, []
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        if dtype is not None and tensor.is_floating_point():
+            if _stays_float32(name, tensor, dtype):
+                tensor = tensor.float()
+                kept.append(name)
+            else:
+                tensor = tensor.to(dtype)
+        tensors[name] = tensor
+    if dtype is None:
+        return tensors, {}
+    return tensors, {"dtype": str(dtype).removeprefix("torch."), "kept_float32": kept,
+                     "why": "BN statistics and tensors outside the dtype's normal range stay float32; "
+                            "BN is folded in float32 at load"}
+
+
 def save_weights(path: str | Path, model: ICNet, metadata: WeightsMetadata,
                  dtype: torch.dtype | None = None) -> None:
-    """Write ``model``'s state (optionally cast to ``dtype``) and ``metadata`` to a .safetensors file."""
+    """Write ``model``'s state and ``metadata`` to a .safetensors file.
+
+    With ``dtype`` (e.g. float16, half the size) floating tensors are stored in it, except
+    what it cannot represent (see :func:`stored_tensors`); ``metadata.storage`` says which.
+    """
     if Path(path).suffix.lower() != ".safetensors":
         raise WeightsError(f"{path}: weight files are written as .safetensors")
     if metadata.labels.num_classes != model.config["num_classes"]:
         raise WeightsError(f"label set has {metadata.labels.num_classes} classes, "
                            f"model {model.config['num_classes']}")
     metadata.architecture = architecture_of(model)
-    tensors = {}
-    for name, tensor in model.state_dict().items():
-        tensor = tensor.detach().cpu().contiguous()
-        if dtype is not None and tensor.is_floating_point():
-            tensor = tensor.to(dtype)
-        tensors[name] = tensor
+    tensors, metadata.storage = stored_tensors(model, dtype)
     save_file(tensors, str(path), metadata={METADATA_KEY: json.dumps(metadata.to_dict())})
 
 
