@@ -78,6 +78,7 @@ class SegmentationResult:
     rgb: np.ndarray | None  # the decoded HxWx3 uint8 RGB input, when asked
     timings_ms: dict[str, float] = field(default_factory=dict)  # per stage, keys STAGES
     batch_size: int = 1  # frames in the forward pass this one was part of (its stage times are the batch's)
+    events: dict[str, torch.cuda.Event] | None = None  # CUDA: its submission's events, upload .. done (timelines)
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -511,5 +512,5 @@ class SegmentationEngine:
             arrays = {name: None if tensor is None else tensor.numpy().copy()
                       for name, tensor in outputs.items()}
             results.append(SegmentationResult(tag, arrays["mask"], arrays["confidence"], arrays["rgb"],
-                                              {"decode": decode_ms, **shared}, len(job.tags)))
+                                              {"decode": decode_ms, **shared}, len(job.tags), job.events))
         return results

@@ -16,11 +16,12 @@ import torch
 import torch.nn.functional as F
 
 from icnet_ros.model import icnet
-from icnet_ros.runtime.engine import STAGES, SegmentationEngine
+from icnet_ros.runtime.engine import STAGES, EngineError, SegmentationEngine
 from icnet_ros.runtime.image_decoding import CompressedFrame
 from icnet_ros.runtime.image_decoding import ImageRejected, RawFrame
 from icnet_ros.weights.labels import CITYSCAPES, LabelSet
-from icnet_ros.runtime.postprocessing import upsample_argmax, upsample_argmax_dense
+from icnet_ros.runtime.postprocessing import ScoreUpsampler, upsample_argmax, upsample_argmax_dense
+from icnet_ros.runtime.slot_buffers import SlotBuffers
 from icnet_ros.weights.preprocessing import Preprocessing
 from icnet_ros.weights.weight_file import WeightsMetadata, load_model, save_weights
 
@@ -269,7 +270,7 @@ def raw_frames(rgb: np.ndarray) -> list[RawFrame]:
             RawFrame.validated("bayer_rggb8", height, width, width, bayer.tobytes())]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.cuda
 def test_cuda_matches_cpu(engine, tiny_weights):
     frames = [scene(96, 160, seed=s) for s in range(2)] + raw_frames(scene(96, 160, seed=2))
     with SegmentationEngine(tiny_weights, device="cuda") as gpu:
@@ -325,7 +326,7 @@ def test_a_batch_is_one_forward_pass_with_masks_at_each_frame_size(engine, tiny_
     np.testing.assert_array_equal(second.class_mask, results[1].class_mask)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.cuda
 def test_cuda_batch_matches_cpu(engine, tiny_weights):
     frames = [scene(96, 160, seed=0), *raw_frames(scene(64, 128, seed=1))[:2], scene(50, 70, seed=3)]
     with SegmentationEngine(tiny_weights, device="cuda") as gpu:
@@ -348,3 +349,76 @@ def test_score_resize_at_submit_or_on_its_thread_gives_the_same_masks(engine, ti
             ours, theirs = engine.segment(frame, want_confidence=True), inline.segment(frame, want_confidence=True)
             np.testing.assert_array_equal(ours.class_mask, theirs.class_mask)
             np.testing.assert_array_equal(ours.confidence, theirs.confidence)
+
+
+class _FailingUpsampler(ScoreUpsampler):
+    """The real score resize, except that it raises ``error`` for frames of one width."""
+
+    def __init__(self, width: int, error: Exception) -> None:
+        super().__init__()
+        self.width, self.error = width, error
+
+    def __call__(self, logits, size, want_confidence=False):
+        if size[1] == self.width:
+            raise self.error
+        return super().__call__(logits, size, want_confidence)
+
+
+@pytest.mark.parametrize("error", [ValueError("bad cell table"), RuntimeError("kernel failed")])
+def test_a_failed_post_processing_leaves_the_pipeline(tiny_weights, error):
+    """Whatever the post-processing thread raises, collect drops that job (EngineError) and
+    the next frames go through: a failed job never sticks at the head of the pipeline."""
+    with SegmentationEngine(tiny_weights, device="cpu", pipeline_depth=1) as engine:
+        engine._upsample = _FailingUpsampler(77, error)
+        engine.submit(scene(40, 77), tag="bad")
+        with pytest.raises(EngineError, match="inference failed on cpu"):
+            engine.collect()
+        assert engine.pending() == 0
+        engine.submit(scene(40, 60), tag="good")  # would block forever behind a stuck job
+        assert engine.collect().tag == "good"
+        assert engine.collect() is None
+
+
+def test_warmup_runs_every_batch_size_the_network_will_see(tiny_weights):
+    """CPU: alone and the full batch (nothing to autotune); CUDA: every size from 1 to N,
+    so cuDNN never autotunes on live frames when a camera misses a batch."""
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        with SegmentationEngine(tiny_weights, device=device) as engine:
+            batches = []
+            engine.model.register_forward_pre_hook(lambda module, args: batches.append(args[0].shape[0]))
+            engine.warmup((48, 64), batch_size=3)
+            assert set(batches) == ({1, 3} if device == "cpu" else {1, 2, 3}), batches
+
+
+def test_the_engine_runs_a_bn_folded_network(tiny_weights):
+    with SegmentationEngine(tiny_weights, device="cpu", precision="bf16") as engine:
+        assert not [m for m in engine.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert {p.dtype for p in engine.model.parameters()} == {torch.bfloat16}
+        model, _ = load_model(tiny_weights)
+        assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def test_slot_buffers_follow_shapes_not_positions():
+    """A camera missing from a batch shifts positions; buffers keyed by shape are still found,
+    so changing batch compositions allocate nothing once each has been seen."""
+    slot = SlotBuffers(torch.device("cpu"), keep_for=4)
+    compositions = [[(4, 6), (8, 10), (4, 6)], [(8, 10), (4, 6)], [(4, 6)], [(4, 6), (8, 10), (4, 6)]]
+
+    def submit(shapes):
+        slot.begin()
+        buffers = [slot.on_device("in", shape) for shape in shapes]
+        assert len({b.data_ptr() for b in buffers}) == len(buffers)  # distinct within a submission
+        return buffers
+
+    for shapes in compositions:
+        submit(shapes)
+    allocated = slot.allocations
+    assert allocated == 3  # two of 4x6, one of 8x10
+    for _ in range(3):
+        for shapes in compositions:
+            assert [tuple(b.shape) for b in submit(shapes)] == shapes
+    assert slot.allocations == allocated
+    for _ in range(6):  # a shape unused for keep_for submissions is released
+        submit([(4, 6)])
+    submit([(8, 10)])
+    assert slot.allocations == allocated + 1
