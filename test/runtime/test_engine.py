@@ -379,15 +379,15 @@ def test_a_failed_post_processing_leaves_the_pipeline(tiny_weights, error):
         assert engine.collect() is None
 
 
-def test_warmup_runs_every_batch_size_the_network_will_see(tiny_weights):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_warmup_runs_every_batch_size_the_network_will_see(tiny_weights, device):
     """CPU: alone and the full batch (nothing to autotune); CUDA: every size from 1 to N,
     so cuDNN never autotunes on live frames when a camera misses a batch."""
-    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
-        with SegmentationEngine(tiny_weights, device=device) as engine:
-            batches = []
-            engine.model.register_forward_pre_hook(lambda module, args: batches.append(args[0].shape[0]))
-            engine.warmup((48, 64), batch_size=3)
-            assert set(batches) == ({1, 3} if device == "cpu" else {1, 2, 3}), batches
+    with SegmentationEngine(tiny_weights, device=device) as engine:
+        batches = []
+        engine.model.register_forward_pre_hook(lambda module, args: batches.append(args[0].shape[0]))
+        engine.warmup((48, 64), batch_size=3)
+        assert set(batches) == ({1, 3} if device == "cpu" else {1, 2, 3}), batches
 
 
 def test_the_engine_runs_a_bn_folded_network(tiny_weights):
