@@ -252,58 +252,6 @@ def test_cell_upsampling_equals_the_dense_protocol(source, target, smooth):
     assert_same_mask(without_confidence, scores, tie=1e-5)
 
 
-def raw_frames(rgb: np.ndarray) -> list[RawFrame]:
-    """``rgb`` as messages in encodings the GPU converts itself (bgr8, padded; yuyv; nv21)
-    and one it does not (Bayer, demosaiced on the CPU)."""
-    height, width = rgb.shape[:2]
-    bgr = np.zeros((height, width * 3 + 4), np.uint8)
-    bgr[:, : width * 3] = rgb[:, :, ::-1].reshape(height, -1)
-    yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)  # planar 4:2:0, re-laid out below
-    y, u, v = yuv[:height], yuv[height:height * 5 // 4].reshape(height // 2, -1), yuv[height * 5 // 4:]
-    chroma = np.stack([v.reshape(height // 2, -1), u], -1).reshape(height // 2, width)
-    yuyv = np.stack([y[:, 0::2], np.repeat(u, 2, 0), y[:, 1::2], np.repeat(v.reshape(height // 2, -1), 2, 0)], -1)
-    bayer = rgb[:, :, 1].copy()
-    bayer[0::2, 0::2], bayer[1::2, 1::2] = rgb[0::2, 0::2, 0], rgb[1::2, 1::2, 2]
-    return [RawFrame.validated("bgr8", height, width, width * 3 + 4, bgr.tobytes()),
-            RawFrame.validated("yuyv", height, width, width * 2, yuyv.tobytes()),
-            RawFrame.validated("nv21", height, width, width, np.concatenate([y, chroma]).tobytes()),
-            RawFrame.validated("bayer_rggb8", height, width, width, bayer.tobytes())]
-
-
-@pytest.mark.cuda
-def test_cuda_matches_cpu(engine, tiny_weights):
-    frames = [scene(96, 160, seed=s) for s in range(2)] + raw_frames(scene(96, 160, seed=2))
-    with SegmentationEngine(tiny_weights, device="cuda") as gpu:
-        gpu.warmup((96, 160))
-        for index, frame in enumerate(frames):  # through the two-deep pipeline
-            gpu.submit(frame, tag=index, want_confidence=True, want_rgb=True)
-            if gpu.pending() == gpu.pipeline_depth:
-                _check_against_cpu(engine, gpu.collect(), frames)
-        while gpu.pending():
-            _check_against_cpu(engine, gpu.collect(), frames)
-        assert gpu.memory_stats()["peak"] > 0
-        gpu.close()
-        assert torch.cuda.memory_allocated(gpu.device) < 1 << 20
-
-
-def _check_against_cpu(cpu_engine, result, frames):
-    cpu = cpu_engine.segment(frames[result.tag], want_confidence=True, want_rgb=True)
-    np.testing.assert_array_equal(result.rgb, cpu.rgb)  # the GPU's colour conversion is bit-exact
-    # fp32 on both (the engine turns TF32 off): only near-tied pixels may differ.
-    assert (result.class_mask == cpu.class_mask).mean() > 0.995
-    assert np.abs(result.confidence - cpu.confidence).mean() < 1e-3
-    assert set(result.timings_ms) == set(STAGES) and all(v >= 0 for v in result.timings_ms.values())
-
-
-def test_raw_frames_helper_round_trips(engine):
-    """The messages the CUDA test sends decode to (nearly) the scene they were made from."""
-    rgb = scene(96, 160, seed=2)
-    decoded = [engine.segment(frame, want_rgb=True).rgb for frame in raw_frames(rgb)]
-    np.testing.assert_array_equal(decoded[0], rgb)
-    for image in decoded[1:]:
-        assert np.abs(image.astype(int) - rgb).mean() < 12
-
-
 def test_a_batch_is_one_forward_pass_with_masks_at_each_frame_size(engine, tiny_weights):
     frames = [scene(40, 60, seed=1), scene(97, 131, seed=2), scene(40, 60, seed=3)]
     alone = [engine.segment(frame, want_confidence=True) for frame in frames]
@@ -324,19 +272,6 @@ def test_a_batch_is_one_forward_pass_with_masks_at_each_frame_size(engine, tiny_
     first, second = engine.collect(), engine.collect()
     assert (first.tag, second.tag, first.batch_size) == ("a", "c", 2) and engine.pending() == 0
     np.testing.assert_array_equal(second.class_mask, results[1].class_mask)
-
-
-@pytest.mark.cuda
-def test_cuda_batch_matches_cpu(engine, tiny_weights):
-    frames = [scene(96, 160, seed=0), *raw_frames(scene(64, 128, seed=1))[:2], scene(50, 70, seed=3)]
-    with SegmentationEngine(tiny_weights, device="cuda") as gpu:
-        gpu.warmup((96, 160), batch_size=len(frames))
-        for _ in range(2):  # the second time through reuses the slots' buffers
-            gpu.submit_batch(frames, tags=range(len(frames)), want_confidence=True, want_rgb=True)
-            for _ in frames:
-                result = gpu.collect()
-                assert result.batch_size == len(frames)
-                _check_against_cpu(engine, result, frames)
 
 
 def test_score_resize_at_submit_or_on_its_thread_gives_the_same_masks(engine, tiny_weights):
@@ -377,17 +312,6 @@ def test_a_failed_post_processing_leaves_the_pipeline(tiny_weights, error):
         engine.submit(scene(40, 60), tag="good")  # would block forever behind a stuck job
         assert engine.collect().tag == "good"
         assert engine.collect() is None
-
-
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def test_warmup_runs_every_batch_size_the_network_will_see(tiny_weights, device):
-    """CPU: alone and the full batch (nothing to autotune); CUDA: every size from 1 to N,
-    so cuDNN never autotunes on live frames when a camera misses a batch."""
-    with SegmentationEngine(tiny_weights, device=device) as engine:
-        batches = []
-        engine.model.register_forward_pre_hook(lambda module, args: batches.append(args[0].shape[0]))
-        engine.warmup((48, 64), batch_size=3)
-        assert set(batches) == ({1, 3} if device == "cpu" else {1, 2, 3}), batches
 
 
 def test_the_engine_runs_a_bn_folded_network(tiny_weights):
