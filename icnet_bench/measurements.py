@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from icnet_bench.backends import Runner, prepare, quiet, torch_settings
+from icnet_bench.backends import Runner, prepare, quiet
 from icnet_bench.model_cases import TOLERANCE, Case, Settings
 from icnet_bench.model_zoo import build_model
 
@@ -77,13 +77,16 @@ def _read_status(key: str) -> int | None:
 
 
 def memory_probe(request: dict[str, Any]) -> dict[str, Any]:
-    """Run in a fresh process (under :func:`torch_settings`): peak memory of one configuration (MEMORY_METHOD)."""
+    """Run in a fresh process: peak memory of one configuration (MEMORY_METHOD). No cuDNN
+    autotuning here: its trial workspaces would count as the configuration's memory."""
     case = Case(**request["case"])
     settings = Settings(**request["settings"])
     if case.base == "onnxruntime":
         import onnxruntime  # noqa: F401  (imported before the baseline is taken)
     from safetensors.torch import load_file
 
+    torch.set_num_threads(settings.threads)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # as the timed rows
     cuda = case.device == "cuda"
     if cuda:
         torch.cuda.init()
@@ -110,7 +113,7 @@ def memory_probe(request: dict[str, Any]) -> dict[str, Any]:
 def _memory_probe_main() -> int:
     """Entry of the memory subprocess: request JSON on stdin, result JSON on the last stdout line."""
     request = json.loads(sys.stdin.read())
-    with quiet(), torch_settings(Settings(**request["settings"])):
+    with quiet():
         result = memory_probe(request)
     print(json.dumps(result))
     return 0

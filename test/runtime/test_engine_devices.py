@@ -1,6 +1,6 @@
 """The engine on CUDA against the engine on the CPU, with frames of every encoding.
 
-OpenCV-free (frames from ``frames.py``; expected RGB from the torch conversion, which
+OpenCV-free (frames from ``icnet_bench.synthetic_frames``; expected RGB from the torch conversion, which
 test_image_decoding.py proves bit-exact with OpenCV on the CPU), so that these run on a
 GPU machine that carries no OpenCV. CUDA tests are skipped without a GPU (a failure with
 ICNET_REQUIRE_CUDA=1).
@@ -8,19 +8,14 @@ ICNET_REQUIRE_CUDA=1).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
+from icnet_bench.synthetic_frames import encode, smooth_scene
 from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
 from icnet_ros.runtime.engine import STAGES, SegmentationEngine
 from icnet_ros.runtime.image_decoding import RawFrame
-
-sys.path.insert(0, str(Path(__file__).parent))
-from frames import encode, smooth_scene  # noqa: E402
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 

@@ -3,24 +3,19 @@
 The tiny random test weights (BN variances 0.5..1.5) cannot show what breaks reduced
 precision: the demo weights' BN variances reach 1.46e6, inf in fp16. The engine folds
 BN in fp32 before the cast, and ``save_weights`` with a dtype keeps what it cannot hold.
-Frames come from ``frames.py`` (no OpenCV: these run on the GPU machine too).
+Frames come from ``icnet_bench.synthetic_frames`` (no OpenCV: these run on the GPU machine too).
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from icnet_bench.synthetic_frames import smooth_scene
 from icnet_ros.runtime.engine import SegmentationEngine
 from icnet_ros.weights.demo import default_weights_path
 from icnet_ros.weights.weight_file import load_model, read_weights, save_weights
-
-sys.path.insert(0, str(Path(__file__).parent))
-from frames import smooth_scene  # noqa: E402
 
 FRAME_SIZE = (512, 1024)  # camera frames
 NETWORK_INPUT = (513, 1025)  # the network's input (the demo weights were trained at 257x513)

@@ -1,5 +1,5 @@
-"""Test frames made with NumPy and torch only (no OpenCV), so that the engine's device
-tests also run on a GPU machine that carries no OpenCV (scripts/gpu_check.sh)."""
+"""Frames for device checks and tests, made with NumPy and torch only: no OpenCV, so that
+they also come about on a GPU machine that carries none (scripts/gpu_check.sh)."""
 
 from __future__ import annotations
 
