@@ -47,8 +47,7 @@ import torch.nn.functional as F
 
 from icnet_ros.runtime.device import select_device, select_precision
 from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
-from icnet_ros.runtime.image_decoding import (MAX_PIXELS, CompressedFrame, ImageRejected, RawFrame, decode_compressed,
-                                              to_rgb)
+from icnet_ros.runtime.image_decoding import MAX_PIXELS, CompressedFrame, ImageRejected, RawFrame, decode_frame
 from icnet_ros.runtime.inference_network import MEMORY_FORMAT, folded_network
 from icnet_ros.runtime.postprocessing import ScoreUpsampler, upsample_argmax_dense
 from icnet_ros.runtime.slot_buffers import SlotBuffers
@@ -349,29 +348,9 @@ class SegmentationEngine:
         if self._cuda and isinstance(frame, RawFrame) and frame.encoding in DEVICE_ENCODINGS:
             array, size, on_device = raw_rows(frame), (frame.height, frame.width), True
         else:
-            array = self._decode(frame)
+            array = decode_frame(frame, self.max_pixels)
             size, on_device = array.shape[:2], False
         return _Staged(frame, array, size, on_device, (time.perf_counter() - start) * 1000.0)
-
-    def _decode(self, frame) -> np.ndarray:
-        """HxWx3 uint8 RGB of any accepted frame."""
-        if isinstance(frame, RawFrame):
-            rgb = to_rgb(frame)
-        elif isinstance(frame, CompressedFrame):
-            rgb = decode_compressed(frame.format, frame.data, self.max_pixels)
-        elif isinstance(frame, np.ndarray):
-            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-                raise ImageRejected("unknown_encoding", f"an array frame must be HxWx3 uint8 RGB, "
-                                    f"got {frame.dtype} {frame.shape}")
-            if frame.shape[0] == 0 or frame.shape[1] == 0:
-                raise ImageRejected("zero_size", f"image is {frame.shape[1]}x{frame.shape[0]}: no pixels")
-            if frame.shape[0] * frame.shape[1] > self.max_pixels:
-                raise ImageRejected("oversize", f"image is {frame.shape[1]}x{frame.shape[0]}, "
-                                    f"more than the {self.max_pixels} pixels allowed")
-            rgb = frame
-        else:
-            raise TypeError(f"cannot segment a {type(frame).__name__}")
-        return rgb
 
     def _preprocess(self, rgb: torch.Tensor) -> torch.Tensor:
         """HxWx3 uint8 RGB on the device -> 1x3xhxw network input (resized, ordered, normalised)."""

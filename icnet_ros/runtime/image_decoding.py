@@ -256,3 +256,21 @@ def decode_compressed(format: str, data, max_pixels: int = MAX_PIXELS) -> np.nda
     if bgr is None:
         raise ImageRejected("undecodable", f"{kind} data ({buffer.size} bytes) could not be decoded")
     return _convert(bgr, "BGR2RGB")
+
+
+def decode_frame(frame: RawFrame | CompressedFrame | np.ndarray, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """HxWx3 uint8 RGB of any frame the engine accepts (an array must already be that)."""
+    if isinstance(frame, RawFrame):
+        return to_rgb(frame)
+    if isinstance(frame, CompressedFrame):
+        return decode_compressed(frame.format, frame.data, max_pixels)
+    if not isinstance(frame, np.ndarray):
+        raise TypeError(f"cannot segment a {type(frame).__name__}")
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ImageRejected("unknown_encoding", f"an array frame must be HxWx3 uint8 RGB, got {frame.dtype} {frame.shape}")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ImageRejected("zero_size", f"image is {frame.shape[1]}x{frame.shape[0]}: no pixels")
+    if frame.shape[0] * frame.shape[1] > max_pixels:
+        raise ImageRejected("oversize", f"image is {frame.shape[1]}x{frame.shape[0]}, "
+                            f"more than the {max_pixels} pixels allowed")
+    return frame
