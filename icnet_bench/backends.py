@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import io
-import logging
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +19,7 @@ from torch import nn
 from icnet_bench.model_cases import PRECISIONS, Case, Settings
 from icnet_bench.model_zoo import random_image
 from icnet_bench.settings import BenchError
+from icnet_ros.runtime.onnx_network import quiet_export
 
 
 @dataclass
@@ -54,24 +52,10 @@ class Runner:
         return (time.perf_counter() - t0) * 1e3
 
 
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Silence the ONNX exporter's progress prints and warnings."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
-
-
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
     """Export ``model`` at the static shape of ``example`` (reused when already exported)."""
     if not path.is_file():
-        with quiet(), torch.no_grad():
+        with quiet_export(), torch.no_grad():
             torch.onnx.export(model, (example,), str(path), input_names=["image"],
                               output_names=["logits"], dynamo=True, verbose=False)
     return path

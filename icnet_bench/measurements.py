@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from icnet_bench.backends import Runner, prepare, quiet
+from icnet_bench.backends import Runner, prepare
+from icnet_ros.runtime.onnx_network import quiet_export
 from icnet_bench.model_cases import TOLERANCE, Case, Settings
 from icnet_bench.model_zoo import build_model
 
@@ -113,7 +114,7 @@ def memory_probe(request: dict[str, Any]) -> dict[str, Any]:
 def _memory_probe_main() -> int:
     """Entry of the memory subprocess: request JSON on stdin, result JSON on the last stdout line."""
     request = json.loads(sys.stdin.read())
-    with quiet():
+    with quiet_export():
         result = memory_probe(request)
     print(json.dumps(result))
     return 0

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from icnet_ros.runtime.device import select_device, select_precision
 from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
 from icnet_ros.runtime.image_decoding import MAX_PIXELS, CompressedFrame, ImageRejected, RawFrame, decode_frame
-from icnet_ros.runtime.inference_network import MEMORY_FORMAT, folded_network
+from icnet_ros.runtime.inference_network import MEMORY_FORMAT, folded_network, network_runner
 from icnet_ros.runtime.postprocessing import ScoreUpsampler, upsample_argmax_dense
 from icnet_ros.runtime.slot_buffers import SlotBuffers
 from icnet_ros.weights.labels import LabelSet
@@ -127,12 +127,16 @@ class SegmentationEngine:
     On a CPU shared with other busy processes one thread can be many times faster than
     two, whose parallel regions wait for each other. ``postprocess_thread`` (CPU): the
     score resize and argmax on a second thread; False runs them at submit time.
+    ``cpu_backend``: ``onnxruntime`` (CPU fp32 only: the same masks, faster; the export is
+    cached, :mod:`onnx_network`), ``torch`` (the folded channels_last module, every device
+    and precision), ``auto`` (onnxruntime where it applies and is installed, else torch).
     """
 
     def __init__(self, weights: str | Path, *, device: str = "auto", precision: str = "fp32",
                  input_size: tuple[int, int] | None = None, labels: LabelSet | None = None,
                  pipeline_depth: int = 2, max_pixels: int = MAX_PIXELS,
-                 cpu_threads: int | None = None, postprocess_thread: bool = True) -> None:
+                 cpu_threads: int | None = None, postprocess_thread: bool = True,
+                 cpu_backend: str = "auto") -> None:
         if cpu_threads is not None:
             if cpu_threads < 1:
                 raise ValueError(f"cpu_threads must be at least 1, got {cpu_threads}")
@@ -157,6 +161,7 @@ class SegmentationEngine:
         self.max_pixels = max_pixels
         self._memory_format = MEMORY_FORMAT
         self.model = folded_network(model, self.device, self.dtype)
+        self._network = network_runner(self.model, self.precision, cpu_backend, self.input_size)
         prep = self.metadata.preprocessing
         order = [2, 1, 0] if prep.channel_order == "BGR" else [0, 1, 2]
         self._order = torch.tensor(order, device=self.device) if order != [0, 1, 2] else None
@@ -299,7 +304,7 @@ class SegmentationEngine:
         with self._ready:
             self._jobs.clear()
             self._ready.notify_all()
-        self.model = None
+        self.model = self._network = None
         self._upsample = ScoreUpsampler()
         if self._cuda:
             for slot in self._slots:
@@ -391,7 +396,7 @@ class SegmentationEngine:
                 uploaded = time.perf_counter()
                 x = self._stack([self._preprocess(image) for image in images])
                 preprocessed = time.perf_counter()
-                logits = self.model(x)
+                logits = self._network(x)
                 inferred = time.perf_counter()
         except (RuntimeError, MemoryError) as error:
             raise self._failed(error) from error

@@ -346,3 +346,34 @@ def test_slot_buffers_follow_shapes_not_positions():
         submit([(4, 6)])
     submit([(8, 10)])
     assert slot.allocations == allocated + 1
+
+
+def test_the_onnxruntime_backend_gives_the_masks_of_the_torch_network(engine, tiny_weights):
+    """Same folded network, exported: the same masks alone and in batches (up to near ties)."""
+    frames = [scene(65, 129, seed=7), scene(48, 96, seed=8), scene(90, 160, seed=9)]
+    with SegmentationEngine(tiny_weights, device="cpu", cpu_backend="onnxruntime") as ort:
+        for frame in frames:
+            assert_same_mask(ort.segment(frame).class_mask, protocol_scores(tiny_weights, frame))
+        for result, frame in zip(ort.segment_batch(frames, want_confidence=True), frames):
+            reference = engine.segment(frame, want_confidence=True)
+            assert (result.class_mask == reference.class_mask).mean() >= 0.999
+            assert np.abs(result.confidence - reference.confidence).max() < 1e-2  # logits to 6e4: see assert_same_mask
+    for options, message in (({"precision": "bf16"}, "fp32 on the CPU only"), ({"cpu_backend": "tvm"}, "one of")):
+        with pytest.raises(ValueError, match=message):
+            SegmentationEngine(tiny_weights, device="cpu", **{"cpu_backend": "onnxruntime", **options})
+
+
+def test_the_exported_network_is_cached_and_a_damaged_file_is_replaced(tiny_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("ICNET_ROS_CACHE", str(tmp_path))
+    frame = scene(65, 129, seed=4)
+    with SegmentationEngine(tiny_weights, device="cpu", cpu_backend="onnxruntime") as first:
+        expected = first.segment(frame).class_mask
+    [exported] = (tmp_path / "onnx").glob("icnet_*.onnx")
+    stamp = exported.stat().st_mtime_ns
+    with SegmentationEngine(tiny_weights, device="cpu", cpu_backend="onnxruntime") as second:
+        np.testing.assert_array_equal(second.segment(frame).class_mask, expected)
+    assert exported.stat().st_mtime_ns == stamp  # loaded, not exported again
+    exported.write_bytes(b"not an onnx file")
+    with SegmentationEngine(tiny_weights, device="cpu", cpu_backend="onnxruntime") as third:
+        np.testing.assert_array_equal(third.segment(frame).class_mask, expected)
+    assert exported.stat().st_size > 1000

@@ -96,7 +96,7 @@ def test_cuda_batch_matches_cpu(cpu_engine, tiny_weights):
 def test_warmup_runs_every_batch_size_the_network_will_see(tiny_weights, device):
     """CPU: alone and the full batch (nothing to autotune); CUDA: every size from 1 to N,
     so cuDNN never autotunes on live frames when a camera misses a batch."""
-    with SegmentationEngine(tiny_weights, device=device) as engine:
+    with SegmentationEngine(tiny_weights, device=device, cpu_backend="torch") as engine:  # hooks see torch
         batches = []
         engine.model.register_forward_pre_hook(lambda module, args: batches.append(args[0].shape[0]))
         engine.warmup((48, 64), batch_size=3)
