@@ -11,6 +11,7 @@ network faster (:mod:`onnx_network`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -37,11 +38,18 @@ def network_runner(model: ICNet, precision: str, cpu_backend: str,
         raise ValueError(f"cpu_backend must be one of {', '.join(CPU_BACKENDS)}, got {cpu_backend!r}")
     parameter = next(model.parameters())
     fp32_cpu = parameter.device.type == "cpu" and parameter.dtype == torch.float32
-    if cpu_backend == "auto":
+    automatic = cpu_backend == "auto"
+    if automatic:
         cpu_backend = "onnxruntime" if fp32_cpu and onnx_network.available() else "torch"
     if cpu_backend == "torch":
         return model
     if not fp32_cpu:
         raise ValueError(f"cpu_backend onnxruntime runs fp32 on the CPU only, not {precision} on "
                          f"{parameter.device}")
-    return onnx_network.OnnxRuntimeNetwork(model, input_size, torch.get_num_threads())
+    try:
+        return onnx_network.OnnxRuntimeNetwork(model, input_size, torch.get_num_threads())
+    except RuntimeError as error:
+        if not automatic:
+            raise
+        warnings.warn(f"running the network with torch: {error}", RuntimeWarning, stacklevel=3)
+        return model

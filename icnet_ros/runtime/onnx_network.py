@@ -1,16 +1,17 @@
 """The engine's network on onnxruntime (CPU, fp32): the fastest CPU backend with the same masks.
 
-The BN-folded fp32 network is exported with ``torch.onnx.export(dynamo=True)`` at the
-engine's fixed input size, batch 1 (a batch runs frame by frame: on the CPU a batch of N
-costs about N single passes anyway, and a dynamic batch dimension does not export for
-every input size; the TorchScript exporter cannot export the pyramid pooling), and run
-by onnxruntime's CPU provider (Conv+BN+ReLU+Add
-fusion, blocked layouts): at 1025x2049 on one thread 2.0x a plain eager network, against
-1.5x for the folded channels_last torch module (docs/performance.md). The export takes
-seconds (11 s for the released width on a busy 2-core machine), so it is cached: one ONNX
-file per network (a hash of its tensors and configuration), input size and versions, in
-``$ICNET_ROS_CACHE`` or ``$XDG_CACHE_HOME/icnet_ros`` (default ``~/.cache/icnet_ros``),
-written atomically. Where that folder cannot be written, the export goes to a temporary one.
+The BN-folded fp32 network is exported with ``torch.onnx.export(dynamo=True)``, in a child
+process (the exporter's imports, memory and threads never enter the engine's), at the
+engine's fixed input size and batch 1 (a batch runs frame by frame: on the CPU a batch of
+N costs about N single passes anyway, and a dynamic batch dimension does not export for
+every input size; the TorchScript exporter cannot export the pyramid pooling). onnxruntime's
+CPU provider (Conv+BN+ReLU+Add fusion, blocked layouts) runs it at 1025x2049 on one thread
+at 2.0x a plain eager network, against 1.5x for the folded channels_last torch module
+(docs/performance.md). The export takes seconds (11 s for the released width on a busy
+2-core machine), so it is cached: one ONNX file per network (a hash of its tensors and
+configuration), input size and versions, in ``$ICNET_ROS_CACHE`` or
+``$XDG_CACHE_HOME/icnet_ros`` (default ``~/.cache/icnet_ros``), written atomically. Where
+that folder cannot be written, the export goes to a temporary one.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import io
 import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -34,6 +37,9 @@ from torch import nn
 def available() -> bool:
     """Whether onnxruntime and the exporter's onnxscript are installed."""
     return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnxscript"))
+
+
+EXPORT_TIMEOUT_S = 600
 
 
 class OnnxRuntimeNetwork:
@@ -102,15 +108,43 @@ def _network_key(model: nn.Module, input_size: tuple[int, int], runtime_version:
 
 
 def _export(model: nn.Module, input_size: tuple[int, int], path: Path) -> None:
-    """Export to a temporary file beside ``path``, then rename: readers never see half a file."""
+    """Export in a child process (the exporter's imports, memory and threads stay there), to a
+    temporary file beside ``path``, then rename it: readers never see half a file."""
+    from safetensors.torch import save_file
+
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with quiet_export(), torch.no_grad():
-            torch.onnx.export(model, (torch.zeros(1, 3, *input_size),), str(partial), input_names=["image"],
-                              output_names=["logits"], dynamo=True, external_data=False, verbose=False)
+        with tempfile.TemporaryDirectory(prefix="icnet-export-") as folder:
+            state = Path(folder) / "network.safetensors"
+            save_file({name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}, str(state))
+            request = {"config": model.config, "state": str(state), "input_size": list(input_size),
+                       "output": str(partial)}
+            done = subprocess.run([sys.executable, "-m", __name__], input=json.dumps(request), text=True,
+                                  capture_output=True, timeout=EXPORT_TIMEOUT_S, check=False)
+        if done.returncode != 0 or not partial.is_file():
+            reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            raise RuntimeError(f"the ONNX export failed: {reason}")
         os.replace(partial, path)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"the ONNX export took more than {EXPORT_TIMEOUT_S} s") from None
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _export_main() -> None:
+    """The child process: rebuild the folded ICNet from its configuration and state, export it."""
+    from safetensors.torch import load_file
+
+    from icnet_ros.model import icnet
+
+    request = json.loads(sys.stdin.read())
+    torch.set_num_threads(1)
+    model = icnet(**request["config"]).eval()
+    model.load_state_dict(load_file(request["state"]))
+    with quiet_export(), torch.no_grad():
+        torch.onnx.export(model, (torch.zeros(1, 3, *request["input_size"]),), request["output"],
+                          input_names=["image"], output_names=["logits"], dynamo=True, external_data=False,
+                          verbose=False)
 
 
 @contextlib.contextmanager
@@ -125,3 +159,7 @@ def quiet_export():
             yield
     finally:
         logger.setLevel(level)
+
+
+if __name__ == "__main__":
+    _export_main()
