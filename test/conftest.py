@@ -34,7 +34,8 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 def _skip_reason(report) -> str:
     longrepr = report.longrepr
-    return longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
 
 
 @pytest.hookimpl(hookwrapper=True)
