@@ -1,4 +1,5 @@
-"""The engine's network on onnxruntime (CPU, fp32): the fastest CPU backend with the same masks.
+"""The engine's network on onnxruntime (CPU, fp32; ``cpu_backend="onnxruntime"``): the fastest
+CPU backend with the same masks.
 
 The BN-folded fp32 network is exported with ``torch.onnx.export(dynamo=True)``, in a child
 process (the exporter's imports, memory and threads never enter the engine's), at the
