@@ -127,16 +127,16 @@ class SegmentationEngine:
     On a CPU shared with other busy processes one thread can be many times faster than
     two, whose parallel regions wait for each other. ``postprocess_thread`` (CPU): the
     score resize and argmax on a second thread; False runs them at submit time.
-    ``cpu_backend``: ``torch`` (the folded channels_last module, every device and
-    precision), ``onnxruntime`` (CPU fp32 only: the same masks, faster; the export is
-    cached, :mod:`onnx_network`), ``auto`` (onnxruntime where it applies and is installed).
+    ``cpu_backend``: ``auto`` (onnxruntime where it applies and is installed, else torch),
+    ``onnxruntime`` (CPU fp32 only: the same masks, faster; the export is cached,
+    :mod:`onnx_network`), ``torch`` (the folded channels_last module, every device and precision).
     """
 
     def __init__(self, weights: str | Path, *, device: str = "auto", precision: str = "fp32",
                  input_size: tuple[int, int] | None = None, labels: LabelSet | None = None,
                  pipeline_depth: int = 2, max_pixels: int = MAX_PIXELS,
                  cpu_threads: int | None = None, postprocess_thread: bool = True,
-                 cpu_backend: str = "torch") -> None:
+                 cpu_backend: str = "auto") -> None:
         if cpu_threads is not None:
             if cpu_threads < 1:
                 raise ValueError(f"cpu_threads must be at least 1, got {cpu_threads}")
