@@ -117,7 +117,9 @@ def sync_free(size: dict) -> dict[str, Any]:
 def pipelining(device: str, size: dict) -> dict[str, Any]:
     """Frames/s two deep against one at a time; overlap from CUDA events."""
     height, width = size["frame"]
-    frames = [encode(smooth_scene(height, width, seed, cell=REGION), "bgr8") for seed in range(2)]
+    scenes = [smooth_scene(height, width, seed, cell=REGION) for seed in range(2)]
+    # bgr8, the commonest camera encoding, where the device converts it (the CPU would need OpenCV).
+    frames = [encode(rgb, "bgr8") for rgb in scenes] if device == "cuda" else scenes
     count = size["timed"]
     with SegmentationEngine(default_weights_path(), device=device, input_size=size["network"]) as engine:
         engine.warmup((height, width))

@@ -31,16 +31,22 @@ if [ $DRY_RUN -eq 0 ] && ! "$PYTHON" -c "import torch, sys; sys.exit(not torch.c
     log "no CUDA device visible to $PYTHON (use --dry-run to check the steps without one)"
     exit 2
 fi
-# Everything but torch from the carried wheels, in a venv that sees the machine's torch.
+# Everything but torch from the carried wheels, into a temporary folder on PYTHONPATH (the
+# machine's torch stays as it is); pip itself from the carried pip wheel if Python has none.
+DEPS=
 if ! "$PYTHON" -c "import numpy, safetensors, psutil, pytest, pytest_timeout" 2>/dev/null; then
     [ -d "$WHEELS" ] || { log "missing $WHEELS: run scripts/prepare_gpu_wheels.sh where the registries are"; exit 2; }
-    VENV=$(mktemp -d "${TMPDIR:-/tmp}/icnet-gpu-check.XXXXXX")
-    "$PYTHON" -m venv --system-site-packages "$VENV" || exit 2
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-index --find-links "$WHEELS" \
+    DEPS=$(mktemp -d "${TMPDIR:-/tmp}/icnet-gpu-check.XXXXXX")
+    PIP=("$PYTHON" -m pip)
+    if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+        wheel=$(ls "$WHEELS"/pip-*.whl 2>/dev/null | head -1)
+        [ -n "$wheel" ] || { log "$PYTHON has no pip and $WHEELS no pip wheel"; exit 2; }
+        PIP=("$PYTHON" "$wheel/pip")
+    fi
+    "${PIP[@]}" install --quiet --disable-pip-version-check --no-index --find-links "$WHEELS" --target "$DEPS" \
         -r "$REPO/scripts/gpu-wheels/model.txt" || { log "installing the carried wheels failed"; exit 2; }
-    PYTHON=$VENV/bin/python
 fi
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$REPO${DEPS:+:$DEPS}${PYTHONPATH:+:$PYTHONPATH}"
 cd "$REPO"
 
 STEPS=()
