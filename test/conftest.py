@@ -1,7 +1,13 @@
-"""Fixtures shared by every layer's tests."""
+"""Fixtures shared by every layer's tests.
+
+CUDA tests carry ``@pytest.mark.cuda`` and are skipped without a CUDA device. With
+``ICNET_REQUIRE_CUDA=1`` (what ``scripts/gpu_check.sh`` sets) every such skip, and any
+other skip whose reason names CUDA, is a failure: a GPU run cannot pass by skipping.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +15,38 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+REQUIRE_CUDA = os.environ.get("ICNET_REQUIRE_CUDA", "") == "1"
+NO_CUDA = "no CUDA device on this machine"
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one; "
+                                       "a failure under ICNET_REQUIRE_CUDA=1)")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if torch.cuda.is_available():
+        return
+    for item in items:
+        if item.get_closest_marker("cuda"):
+            item.add_marker(pytest.mark.skip(reason=NO_CUDA))
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_CUDA and report.skipped and not hasattr(report, "wasxfail"):
+        reason = _skip_reason(report)
+        if item.get_closest_marker("cuda") or "cuda" in reason.lower():
+            report.outcome = "failed"
+            report.longrepr = f"ICNET_REQUIRE_CUDA=1 and this CUDA test was skipped: {reason}"
 
 
 @pytest.fixture(scope="session")

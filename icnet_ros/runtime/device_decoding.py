@@ -61,5 +61,13 @@ def to_rgb_tensor(raw: torch.Tensor, frame: RawFrame) -> torch.Tensor:
         high, low = (pairs[..., 0], pairs[..., 1]) if frame.is_bigendian else (pairs[..., 1], pairs[..., 0])
         grid = torch.div(high * 256 + low + 128, 257, rounding_mode="floor").to(torch.uint8)
     pixels = grid.reshape(height, width, layout.channels)
-    order = _ORDER[encoding.rstrip("0123456789")]
-    return pixels if order == (0, 1, 2) and layout.channels == 3 else pixels[:, :, list(order)]
+    return _reorder(pixels, _ORDER[encoding.rstrip("0123456789")])
+
+
+def _reorder(pixels: torch.Tensor, order: tuple[int, int, int]) -> torch.Tensor:
+    """HxWxC -> HxWx3 in ``order`` with views, flips and expands only: indexing with a
+    Python list would upload an index tensor, a blocking host-to-device copy per frame."""
+    if order == (0, 0, 0):
+        return pixels[:, :, :1].expand(-1, -1, 3)
+    rgb = pixels[:, :, :3]
+    return rgb.flip(2) if order == (2, 1, 0) else rgb

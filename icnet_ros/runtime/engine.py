@@ -5,9 +5,12 @@ One frame: decode to HxWx3 uint8 RGB (into a pinned staging buffer on CUDA) -> u
 resize to the network input with ``align_corners=False``, channel order and mean/std
 from the weights' metadata) -> the network (compute stream) -> softmax, bilinear resize
 of the scores to the camera size, argmax -> uint8 mask (and float32 confidence) copied
-back into pinned memory. Frames are submitted and collected in FIFO order, at most
+back into pinned memory. The network is BN-folded in fp32 before its cast to the engine's precision
+(:mod:`inference_network`). Frames are submitted and collected in FIFO order, at most
 ``pipeline_depth`` submissions in flight: on CUDA frame N+1 is decoded and uploaded while frame N
-computes, synchronised with events, and stage times come from CUDA events. On the CPU
+computes, synchronised with events, and stage times come from CUDA events. Submitting never
+synchronises with the device; a waiting thread blocks (without spinning) on each
+submission's last event, and ``collect`` waits for that thread. On the CPU
 decoding, pre-processing and inference run at submit time and the score resize and
 argmax on a second thread (``postprocess_thread``), where they overlap the next frame's
 inference (torch and NumPy release the GIL): faster where a core is free, a little
@@ -28,6 +31,7 @@ bit-exact with OpenCV); Bayer frames are demosaiced on the CPU with OpenCV first
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import warnings
@@ -44,10 +48,11 @@ import torch.nn.functional as F
 from icnet_ros.runtime.device import select_device, select_precision
 from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
 from icnet_ros.runtime.heap import resident_bytes
-from icnet_ros.runtime.image_decoding import (MAX_PIXELS, CompressedFrame, ImageRejected, RawFrame, decode_compressed,
-                                              to_rgb)
-from icnet_ros.weights.labels import LabelSet
+from icnet_ros.runtime.image_decoding import MAX_PIXELS, CompressedFrame, ImageRejected, RawFrame, decode_frame
+from icnet_ros.runtime.inference_network import MEMORY_FORMAT, folded_network, network_runner
 from icnet_ros.runtime.postprocessing import ScoreUpsampler, upsample_argmax_dense
+from icnet_ros.runtime.slot_buffers import SlotBuffers
+from icnet_ros.weights.labels import LabelSet
 from icnet_ros.weights.weight_file import WeightsMetadata, load_model
 
 STAGES = ("decode", "upload", "preprocess", "inference", "postprocess", "download")
@@ -73,36 +78,13 @@ class SegmentationResult:
     rgb: np.ndarray | None  # the decoded HxWx3 uint8 RGB input, when asked
     timings_ms: dict[str, float] = field(default_factory=dict)  # per stage, keys STAGES
     batch_size: int = 1  # frames in the forward pass this one was part of (its stage times are the batch's)
+    events: dict[str, torch.cuda.Event] | None = None  # CUDA: its submission's events, upload .. done (timelines)
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
     text = str(error).lower()
     return (isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError))
             or "out of memory" in text or "can't allocate memory" in text)
-
-
-class _Slot:
-    """Pinned host and device buffers of one pipeline slot (CUDA), reallocated only when
-    the frame size (or layout) changes."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self._buffers: dict[str, tuple[tuple, torch.Tensor]] = {}
-
-    def host(self, name: str, shape: tuple[int, ...], dtype: torch.dtype = torch.uint8) -> torch.Tensor:
-        return self._buffer(name, shape, dtype, pinned=True)
-
-    def on_device(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
-        return self._buffer(name, shape, torch.uint8, pinned=False)
-
-    def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, pinned: bool) -> torch.Tensor:
-        key = (tuple(shape), dtype)
-        if name not in self._buffers or self._buffers[name][0] != key:
-            torch.cuda.synchronize(self.device)  # queued work may still use the old buffer
-            tensor = (torch.empty(shape, dtype=dtype, pin_memory=True) if pinned
-                      else torch.empty(shape, dtype=dtype, device=self.device))
-            self._buffers[name] = (key, tensor)
-        return self._buffers[name][1]
 
 
 @dataclass
@@ -123,7 +105,7 @@ class _Job:
     tags: list[object]
     decode_ms: list[float]
     results: deque[SegmentationResult] | None = None  # filled once done
-    future: Future | None = None  # CPU: the score resize on the post-processing thread
+    future: Future | None = None  # the results: from the post-processing (CPU) or waiting (CUDA) thread
     outputs: list[dict[str, torch.Tensor | None]] | None = None  # CUDA: pinned buffers per frame
     events: dict[str, torch.cuda.Event] | None = None
 
@@ -146,12 +128,16 @@ class SegmentationEngine:
     On a CPU shared with other busy processes one thread can be many times faster than
     two, whose parallel regions wait for each other. ``postprocess_thread`` (CPU): the
     score resize and argmax on a second thread; False runs them at submit time.
+    ``cpu_backend``: ``auto`` (onnxruntime where it applies and is installed, else torch),
+    ``onnxruntime`` (CPU fp32 only: the same masks, faster; the export is cached,
+    :mod:`onnx_network`), ``torch`` (the folded channels_last module, every device and precision).
     """
 
     def __init__(self, weights: str | Path, *, device: str = "auto", precision: str = "fp32",
                  input_size: tuple[int, int] | None = None, labels: LabelSet | None = None,
                  pipeline_depth: int = 2, max_pixels: int = MAX_PIXELS,
-                 cpu_threads: int | None = None, postprocess_thread: bool = True) -> None:
+                 cpu_threads: int | None = None, postprocess_thread: bool = True,
+                 cpu_backend: str = "auto") -> None:
         if cpu_threads is not None:
             if cpu_threads < 1:
                 raise ValueError(f"cpu_threads must be at least 1, got {cpu_threads}")
@@ -174,9 +160,9 @@ class SegmentationEngine:
         self.input_size: tuple[int, int] = size
         self.pipeline_depth = pipeline_depth
         self.max_pixels = max_pixels
-        # channels_last: 1.1-3x faster on the CPU measured here, and what tensor cores want.
-        self._memory_format = torch.channels_last
-        self.model = model.to(self.device, self.dtype, memory_format=self._memory_format)
+        self._memory_format = MEMORY_FORMAT
+        self.model = folded_network(model, self.device, self.dtype)
+        self._network = network_runner(self.model, self.precision, cpu_backend, self.input_size)
         prep = self.metadata.preprocessing
         order = [2, 1, 0] if prep.channel_order == "BGR" else [0, 1, 2]
         self._order = torch.tensor(order, device=self.device) if order != [0, 1, 2] else None
@@ -187,28 +173,36 @@ class SegmentationEngine:
         self._jobs: deque[_Job] = deque()
         self._ready = threading.Condition()
         self._cuda = self.device.type == "cuda"
-        self._postprocessor = (ThreadPoolExecutor(1, "icnet-postprocess")
-                               if postprocess_thread and not self._cuda else None)
+        # CPU: the score resize; CUDA: waiting for each submission's last event.
+        self._postprocessor = (ThreadPoolExecutor(1, "icnet-cuda-wait" if self._cuda else "icnet-postprocess")
+                               if postprocess_thread or self._cuda else None)
         if self._cuda:
             torch.backends.cudnn.benchmark = True  # fixed network input size: autotune once
             if self.dtype == torch.float32:  # fp32 means fp32 (process-wide flags): CPU and CUDA agree
                 torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
             self._upload_stream = torch.cuda.Stream(self.device)
             self._compute_stream = torch.cuda.Stream(self.device)
-            self._slots = [_Slot(self.device) for _ in range(pipeline_depth)]
+            # The weights and constants were written on the current stream: order them first.
+            self._compute_stream.wait_stream(torch.cuda.current_stream(self.device))
+            self._slots = [SlotBuffers(self.device) for _ in range(pipeline_depth)]
             self._submitted = 0
 
     # --- public API ----------------------------------------------------------------
 
     def warmup(self, image_size: tuple[int, int] | None = None, batch_size: int = 1) -> None:
-        """Run a few frames of ``image_size`` (default: the network input), alone and, with
-        ``batch_size`` > 1, as a batch of that many, so the first real ones are fast."""
+        """Run a few frames of ``image_size`` (default: the network input), alone and as
+        batches up to ``batch_size``, so the first real ones are fast.
+
+        On CUDA every batch size from 1 to ``batch_size`` runs (cuDNN autotunes each one,
+        hundreds of ms at 1024x2048: not on live frames); on the CPU 1 and ``batch_size``.
+        """
         height, width = image_size or self.input_size
         frame = np.zeros((height, width, 3), np.uint8)
+        sizes = range(2, batch_size + 1) if self._cuda else [batch_size] if batch_size > 1 else []
         for want_confidence in (False, True):
             self.segment(frame, want_confidence=want_confidence)
-            if batch_size > 1:
-                self.segment_batch([frame] * batch_size, want_confidence=want_confidence)
+            for size in sizes:
+                self.segment_batch([frame] * size, want_confidence=want_confidence)
 
     def submit(self, frame: RawFrame | CompressedFrame | np.ndarray, *, tag: object = None,
                want_confidence: bool = False, want_rgb: bool = False) -> None:
@@ -252,18 +246,14 @@ class SegmentationEngine:
             if not self._jobs:
                 return None
             job = self._jobs[0]
-        if job.results is None and job.future is not None:
+        if job.results is None:
             try:
                 job.results = job.future.result(timeout)
             except TimeoutError:
                 return None
-            except (RuntimeError, MemoryError) as error:
+            except Exception as error:  # whatever failed, the job leaves the pipeline
                 self._drop_oldest()
                 raise self._failed(error) from error
-        elif job.results is None:
-            if not self._wait(job.events["done"], timeout):
-                return None
-            job.results = self._finish_cuda(job)
         with self._ready:
             result = job.results.popleft()
             if not job.results:
@@ -311,10 +301,11 @@ class SegmentationEngine:
         with self._ready:
             self._jobs.clear()
             self._ready.notify_all()
-        self.model = None
+        self.model = self._network = None
         self._upsample = ScoreUpsampler()
         if self._cuda:
-            self._slots = [_Slot(self.device) for _ in range(self.pipeline_depth)]
+            for slot in self._slots:
+                slot.clear()
             torch.cuda.empty_cache()
 
     def __enter__(self) -> "SegmentationEngine":
@@ -359,29 +350,9 @@ class SegmentationEngine:
         if self._cuda and isinstance(frame, RawFrame) and frame.encoding in DEVICE_ENCODINGS:
             array, size, on_device = raw_rows(frame), (frame.height, frame.width), True
         else:
-            array = self._decode(frame)
+            array = decode_frame(frame, self.max_pixels)
             size, on_device = array.shape[:2], False
         return _Staged(frame, array, size, on_device, (time.perf_counter() - start) * 1000.0)
-
-    def _decode(self, frame) -> np.ndarray:
-        """HxWx3 uint8 RGB of any accepted frame."""
-        if isinstance(frame, RawFrame):
-            rgb = to_rgb(frame)
-        elif isinstance(frame, CompressedFrame):
-            rgb = decode_compressed(frame.format, frame.data, self.max_pixels)
-        elif isinstance(frame, np.ndarray):
-            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-                raise ImageRejected("unknown_encoding", f"an array frame must be HxWx3 uint8 RGB, "
-                                    f"got {frame.dtype} {frame.shape}")
-            if frame.shape[0] == 0 or frame.shape[1] == 0:
-                raise ImageRejected("zero_size", f"image is {frame.shape[1]}x{frame.shape[0]}: no pixels")
-            if frame.shape[0] * frame.shape[1] > self.max_pixels:
-                raise ImageRejected("oversize", f"image is {frame.shape[1]}x{frame.shape[0]}, "
-                                    f"more than the {self.max_pixels} pixels allowed")
-            rgb = frame
-        else:
-            raise TypeError(f"cannot segment a {type(frame).__name__}")
-        return rgb
 
     def _preprocess(self, rgb: torch.Tensor) -> torch.Tensor:
         """HxWx3 uint8 RGB on the device -> 1x3xhxw network input (resized, ordered, normalised)."""
@@ -403,7 +374,9 @@ class SegmentationEngine:
 
     def _failed(self, error: BaseException) -> EngineError:
         if self._cuda:
-            torch.cuda.empty_cache()
+            with contextlib.suppress(RuntimeError):  # the failure path may synchronise
+                torch.cuda.synchronize(self.device)  # the failed work is over before its slot is reused
+                torch.cuda.empty_cache()
         kind = "out of memory" if _is_out_of_memory(error) else "inference failed"
         return EngineError(f"{kind} on {self.device}: {error}")
 
@@ -420,7 +393,7 @@ class SegmentationEngine:
                 uploaded = time.perf_counter()
                 x = self._stack([self._preprocess(image) for image in images])
                 preprocessed = time.perf_counter()
-                logits = self.model(x)
+                logits = self._network(x)
                 inferred = time.perf_counter()
         except (RuntimeError, MemoryError) as error:
             raise self._failed(error) from error
@@ -456,22 +429,23 @@ class SegmentationEngine:
 
     def _submit_cuda(self, staged: list[_Staged], tags: list[object], want_confidence: bool,
                      want_rgb: bool) -> _Job:
+        """Queue one submission on the streams; never waits for the device."""
         slot = self._slots[self._submitted % self.pipeline_depth]  # its last submission was collected
-        hosts_in, decode_ms = [], []
-        for i, item in enumerate(staged):
-            start = time.perf_counter()
-            host_in = slot.host(f"in{i}", item.array.shape)
-            np.copyto(host_in.numpy(), item.array)
-            hosts_in.append(host_in)
-            decode_ms.append(item.decode_ms + (time.perf_counter() - start) * 1000.0)
-        events = {name: torch.cuda.Event(enable_timing=True) for name in _EVENTS}
+        slot.begin()
+        events = {name: torch.cuda.Event(enable_timing=True, blocking=True) for name in _EVENTS}
         try:
-            outputs = [{"mask": slot.host(f"mask{i}", item.size),
-                        "confidence": (slot.host(f"confidence{i}", item.size, torch.float32)
-                                       if want_confidence else None),
-                        "rgb": slot.host(f"rgb{i}", (*item.size, 3)) if want_rgb and item.on_device else None}
-                       for i, item in enumerate(staged)]
-            devices_in = [slot.on_device(f"in{i}", item.array.shape) for i, item in enumerate(staged)]
+            hosts_in, decode_ms = [], []
+            for item in staged:
+                start = time.perf_counter()
+                host_in = slot.host("in", item.array.shape)
+                np.copyto(host_in.numpy(), item.array)
+                hosts_in.append(host_in)
+                decode_ms.append(item.decode_ms + (time.perf_counter() - start) * 1000.0)
+            outputs = [{"mask": slot.host("mask", item.size),
+                        "confidence": slot.host("confidence", item.size, torch.float32) if want_confidence else None,
+                        "rgb": slot.host("rgb", (*item.size, 3)) if want_rgb and item.on_device else None}
+                       for item in staged]
+            devices_in = [slot.on_device("in", item.array.shape) for item in staged]
             with torch.inference_mode():
                 with torch.cuda.stream(self._upload_stream):
                     events["upload"].record()
@@ -498,29 +472,19 @@ class SegmentationEngine:
                             output["rgb"].copy_(rgb, non_blocking=True)
                     events["done"].record()
         except (RuntimeError, MemoryError) as error:
-            raise self._failed(error) from error
+            raise self._failed(error) from error  # synchronises: the slot is free for the next try
         self._submitted += 1
         if want_rgb:  # decoded on the CPU: the staged RGB is the frame's
             for output, host_in in zip(outputs, hosts_in):
                 output["rgb"] = output["rgb"] if output["rgb"] is not None else host_in
-        return _Job(tags, decode_ms, outputs=outputs, events=events)
-
-    def _wait(self, event: torch.cuda.Event, timeout: float | None) -> bool:
-        try:
-            if timeout is None:
-                event.synchronize()
-                return True
-            deadline = time.monotonic() + timeout
-            while not event.query():
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(0.0005)
-            return True
-        except RuntimeError as error:  # an asynchronous CUDA error surfaces here
-            self._drop_oldest()
-            raise self._failed(error) from error
+        job = _Job(tags, decode_ms, outputs=outputs, events=events)
+        job.future = self._postprocessor.submit(self._finish_cuda, job)
+        return job
 
     def _finish_cuda(self, job: _Job) -> deque[SegmentationResult]:
+        """On the waiting thread: block (no spinning, the GIL released) until the
+        submission is done, then copy its results out of the slot's pinned buffers."""
+        job.events["done"].synchronize()  # an asynchronous CUDA error surfaces here
         shared = {stage: job.events[begin].elapsed_time(job.events[end])
                   for stage, (begin, end) in _STAGE_EVENTS.items()}
         results = deque()
@@ -529,5 +493,5 @@ class SegmentationEngine:
             arrays = {name: None if tensor is None else tensor.numpy().copy()
                       for name, tensor in outputs.items()}
             results.append(SegmentationResult(tag, arrays["mask"], arrays["confidence"], arrays["rgb"],
-                                              {"decode": decode_ms, **shared}, len(job.tags)))
+                                              {"decode": decode_ms, **shared}, len(job.tags), job.events))
         return results

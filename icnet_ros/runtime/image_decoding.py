@@ -27,7 +27,10 @@ import re
 import struct
 from dataclasses import dataclass, field
 
-import cv2
+try:
+    import cv2
+except ImportError:  # on CUDA the engine converts raw rows on the device, without OpenCV
+    cv2 = None
 import numpy as np
 
 MAX_PIXELS = 8192 * 8192
@@ -57,7 +60,7 @@ class _Layout:
 
     channels: int  # interleaved values per pixel of a row (2 for packed 4:2:2)
     depth: int  # bytes per value: 1 or 2
-    code: int | None  # cv2 conversion to RGB, None when already RGB
+    code: str | None  # OpenCV conversion to RGB (cv2.COLOR_<code>), None when already RGB
     rows_num: int = 1  # the buffer holds height * rows_num / rows_den rows (4:2:0: 3/2)
     rows_den: int = 1
     even_width: bool = False
@@ -65,22 +68,22 @@ class _Layout:
     bayer: bool = False  # demosaiced before any 16 -> 8 bit scaling, as cv_bridge does
 
 
-_BAYER = {"rggb": cv2.COLOR_BayerBG2RGB, "bggr": cv2.COLOR_BayerRG2RGB,
-          "gbrg": cv2.COLOR_BayerGR2RGB, "grbg": cv2.COLOR_BayerGB2RGB}
-_UYVY = _Layout(2, 1, cv2.COLOR_YUV2RGB_UYVY, even_width=True)
-_YUYV = _Layout(2, 1, cv2.COLOR_YUV2RGB_YUY2, even_width=True)
+_BAYER = {"rggb": "BayerBG2RGB", "bggr": "BayerRG2RGB",
+          "gbrg": "BayerGR2RGB", "grbg": "BayerGB2RGB"}
+_UYVY = _Layout(2, 1, "YUV2RGB_UYVY", even_width=True)
+_YUYV = _Layout(2, 1, "YUV2RGB_YUY2", even_width=True)
 
 LAYOUTS: dict[str, _Layout] = {
-    "rgb8": _Layout(3, 1, None), "bgr8": _Layout(3, 1, cv2.COLOR_BGR2RGB),
-    "rgba8": _Layout(4, 1, cv2.COLOR_RGBA2RGB), "bgra8": _Layout(4, 1, cv2.COLOR_BGRA2RGB),
-    "mono8": _Layout(1, 1, cv2.COLOR_GRAY2RGB), "mono16": _Layout(1, 2, cv2.COLOR_GRAY2RGB),
-    "rgb16": _Layout(3, 2, None), "bgr16": _Layout(3, 2, cv2.COLOR_BGR2RGB),
-    "rgba16": _Layout(4, 2, cv2.COLOR_RGBA2RGB), "bgra16": _Layout(4, 2, cv2.COLOR_BGRA2RGB),
+    "rgb8": _Layout(3, 1, None), "bgr8": _Layout(3, 1, "BGR2RGB"),
+    "rgba8": _Layout(4, 1, "RGBA2RGB"), "bgra8": _Layout(4, 1, "BGRA2RGB"),
+    "mono8": _Layout(1, 1, "GRAY2RGB"), "mono16": _Layout(1, 2, "GRAY2RGB"),
+    "rgb16": _Layout(3, 2, None), "bgr16": _Layout(3, 2, "BGR2RGB"),
+    "rgba16": _Layout(4, 2, "RGBA2RGB"), "bgra16": _Layout(4, 2, "BGRA2RGB"),
     **{f"bayer_{p}8": _Layout(1, 1, code, bayer=True) for p, code in _BAYER.items()},
     **{f"bayer_{p}16": _Layout(1, 2, code, bayer=True) for p, code in _BAYER.items()},
     "yuv422": _UYVY, "uyvy": _UYVY, "yuv422_yuy2": _YUYV, "yuyv": _YUYV,
-    "nv21": _Layout(1, 1, cv2.COLOR_YUV2RGB_NV21, 3, 2, True, True),
-    "nv12": _Layout(1, 1, cv2.COLOR_YUV2RGB_NV12, 3, 2, True, True),
+    "nv21": _Layout(1, 1, "YUV2RGB_NV21", 3, 2, True, True),
+    "nv12": _Layout(1, 1, "YUV2RGB_NV12", 3, 2, True, True),
 }
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(LAYOUTS)
 """Every ``sensor_msgs/Image`` encoding :func:`to_rgb` accepts. Float and generic
@@ -163,10 +166,23 @@ class RawFrame:
         return grid.reshape(rows, self.width, layout.channels)
 
 
+def _opencv():
+    """The cv2 module, or ImportError saying what needs it."""
+    if cv2 is None:
+        raise ImportError("OpenCV (pip install opencv-python-headless) is needed to convert images on the CPU")
+    return cv2
+
+
+def _convert(pixels: np.ndarray, code: str) -> np.ndarray:
+    """``cv2.cvtColor`` with ``cv2.COLOR_<code>``."""
+    opencv = _opencv()
+    return opencv.cvtColor(pixels, getattr(opencv, f"COLOR_{code}"))
+
+
 def scale_16_to_8(values: np.ndarray) -> np.ndarray:
     """cv_bridge's 16 -> 8 bit ``convertTo(CV_8U, 255. / 65535.)``: rounded ``v / 257``, which
     is ``(v + 128) // 257`` (no ties exist). OpenCV's SIMD version: 20x NumPy's here."""
-    return cv2.convertScaleAbs(values, alpha=255.0 / 65535.0).reshape(values.shape)
+    return _opencv().convertScaleAbs(values, alpha=255.0 / 65535.0).reshape(values.shape)
 
 
 def to_rgb(frame: RawFrame) -> np.ndarray:
@@ -175,12 +191,12 @@ def to_rgb(frame: RawFrame) -> np.ndarray:
     pixels = frame.pixels()
     if layout.depth == 2:
         if layout.bayer:
-            return scale_16_to_8(cv2.cvtColor(pixels[:, :, 0], layout.code))
+            return scale_16_to_8(_convert(pixels[:, :, 0], layout.code))
         pixels = scale_16_to_8(pixels)
     if layout.code is None:
         return pixels
     source = pixels[:, :, 0] if layout.channels == 1 else pixels
-    return cv2.cvtColor(source, layout.code)
+    return _convert(source, layout.code)
 
 
 # --- compressed images -------------------------------------------------------------------
@@ -235,7 +251,26 @@ def decode_compressed(format: str, data, max_pixels: int = MAX_PIXELS) -> np.nda
     if width * height > max_pixels:
         raise ImageRejected("oversize", f"{kind} image is {width}x{height} = {width * height} pixels, "
                             f"more than the {max_pixels} allowed")
-    bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    opencv = _opencv()
+    bgr = opencv.imdecode(buffer, opencv.IMREAD_COLOR)
     if bgr is None:
         raise ImageRejected("undecodable", f"{kind} data ({buffer.size} bytes) could not be decoded")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return _convert(bgr, "BGR2RGB")
+
+
+def decode_frame(frame: RawFrame | CompressedFrame | np.ndarray, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """HxWx3 uint8 RGB of any frame the engine accepts (an array must already be that)."""
+    if isinstance(frame, RawFrame):
+        return to_rgb(frame)
+    if isinstance(frame, CompressedFrame):
+        return decode_compressed(frame.format, frame.data, max_pixels)
+    if not isinstance(frame, np.ndarray):
+        raise TypeError(f"cannot segment a {type(frame).__name__}")
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ImageRejected("unknown_encoding", f"an array frame must be HxWx3 uint8 RGB, got {frame.dtype} {frame.shape}")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ImageRejected("zero_size", f"image is {frame.shape[1]}x{frame.shape[0]}: no pixels")
+    if frame.shape[0] * frame.shape[1] > max_pixels:
+        raise ImageRejected("oversize", f"image is {frame.shape[1]}x{frame.shape[0]}, "
+                            f"more than the {max_pixels} pixels allowed")
+    return frame

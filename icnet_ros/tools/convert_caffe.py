@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("caffemodel", type=Path, help="official ICNet .caffemodel (merged or _bnnomerge)")
     parser.add_argument("-o", "--output", type=Path,
                         help="output .safetensors file (default: the input name with .safetensors)")
-    parser.add_argument("--half", action="store_true", help="store float16 tensors (half the size)")
+    parser.add_argument("--half", action="store_true",
+                        help="store float16 tensors (about half the size); BN statistics and anything "
+                             "float16 cannot hold stay float32, as the file's metadata says")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
     return parser
 
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{'with' if model.config['aux_classifiers'] else 'without'} auxiliary classifiers, "
           f"{sum(p.numel() for p in model.parameters()):,} parameters"
           + (f", official release {provenance['official_release']}" if provenance["official_release"] else ""))
+    if metadata.storage:
+        print(f"stored as {metadata.storage['dtype']}; kept float32: {len(metadata.storage['kept_float32'])} "
+              "tensors (BN statistics and values float16 cannot represent)")
     print(f"wrote {output} (sha256 {file_sha256(output)}); pre-processing: "
           f"{metadata.preprocessing.input_size[0]}x{metadata.preprocessing.input_size[1]}, "
           f"{metadata.preprocessing.channel_order}, mean {metadata.preprocessing.mean}")

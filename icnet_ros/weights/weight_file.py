@@ -29,6 +29,7 @@ FORMAT = "icnet_ros.weights"
 FORMAT_VERSION = 1
 METADATA_KEY = "icnet_ros"
 TORCH_SUFFIXES = (".pt", ".pth")
+BN_STATISTICS = ("running_mean", "running_var")
 ARCHITECTURE_KEYS = ("num_classes", "width", "branches", "aux_classifiers", "batch_norm", "channels")
 
 
@@ -41,13 +42,14 @@ class WeightsMetadata:
     preprocessing: Preprocessing
     provenance: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    storage: dict = field(default_factory=dict)  # how the tensors are stored (see save_weights)
 
     def to_dict(self) -> dict:
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "architecture": self.architecture, "labels": self.labels.to_dict(),
             "preprocessing": self.preprocessing.to_dict(),
-            "provenance": self.provenance, "metrics": self.metrics,
+            "provenance": self.provenance, "metrics": self.metrics, "storage": self.storage,
         }
 
     @classmethod
@@ -59,7 +61,8 @@ class WeightsMetadata:
         try:
             return cls(dict(data["architecture"]), LabelSet.from_dict(data["labels"]),
                        Preprocessing.from_dict(data["preprocessing"]),
-                       dict(data.get("provenance", {})), dict(data.get("metrics", {})))
+                       dict(data.get("provenance", {})), dict(data.get("metrics", {})),
+                       dict(data.get("storage", {})))
         except (KeyError, TypeError, ValueError) as error:
             raise WeightsError(f"invalid metadata: {error}") from None
 
@@ -93,21 +96,54 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _stays_float32(name: str, tensor: torch.Tensor, dtype: torch.dtype) -> bool:
+    """Whether ``tensor`` must stay float32 in a file of ``dtype``: BN statistics (folded in
+    fp32 at load; trained variances reach 1e6, inf in fp16), and any tensor the dtype
+    cannot hold: a value overflows, or the tensor as a whole loses more than 1 % (relative
+    L2; values deep in the subnormal range)."""
+    if name.endswith(BN_STATISTICS):
+        return True
+    exact, cast = tensor.double(), tensor.to(dtype).double()
+    if not bool(torch.isfinite(cast[torch.isfinite(exact)]).all()):
+        return True
+    norm = torch.linalg.vector_norm(exact)
+    return bool(norm > 0 and torch.linalg.vector_norm(cast - exact) > 1e-2 * norm)
+
+
+def stored_tensors(model: ICNet, dtype: torch.dtype | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """``model``'s state for a file, floating tensors cast to ``dtype`` (None: as they are)
+    except those :func:`_stays_float32` keeps; and the ``storage`` metadata saying so."""
+    tensors, kept = {}, []
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        if dtype is not None and tensor.is_floating_point():
+            if _stays_float32(name, tensor, dtype):
+                tensor = tensor.float()
+                kept.append(name)
+            else:
+                tensor = tensor.to(dtype)
+        tensors[name] = tensor
+    if dtype is None:
+        return tensors, {}
+    return tensors, {"dtype": str(dtype).removeprefix("torch."), "kept_float32": kept,
+                     "why": "BN statistics and tensors the dtype cannot hold (overflow, or over 1 % "
+                            "lost) stay float32; BN is folded in float32 at load"}
+
+
 def save_weights(path: str | Path, model: ICNet, metadata: WeightsMetadata,
                  dtype: torch.dtype | None = None) -> None:
-    """Write ``model``'s state (optionally cast to ``dtype``) and ``metadata`` to a .safetensors file."""
+    """Write ``model``'s state and ``metadata`` to a .safetensors file.
+
+    With ``dtype`` (e.g. float16, half the size) floating tensors are stored in it, except
+    what it cannot represent (see :func:`stored_tensors`); ``metadata.storage`` says which.
+    """
     if Path(path).suffix.lower() != ".safetensors":
         raise WeightsError(f"{path}: weight files are written as .safetensors")
     if metadata.labels.num_classes != model.config["num_classes"]:
         raise WeightsError(f"label set has {metadata.labels.num_classes} classes, "
                            f"model {model.config['num_classes']}")
     metadata.architecture = architecture_of(model)
-    tensors = {}
-    for name, tensor in model.state_dict().items():
-        tensor = tensor.detach().cpu().contiguous()
-        if dtype is not None and tensor.is_floating_point():
-            tensor = tensor.to(dtype)
-        tensors[name] = tensor
+    tensors, metadata.storage = stored_tensors(model, dtype)
     save_file(tensors, str(path), metadata={METADATA_KEY: json.dumps(metadata.to_dict())})
 
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from icnet_bench import model_bench as bench
+from icnet_bench.backends import torch_settings
+from icnet_bench.model_cases import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -97,3 +100,20 @@ def test_report_rewrites_markdown_from_json(report, tmp_path, capsys):
     (tmp_path / "other.json").write_text('{"schema": "something else"}')
     assert bench.main(["report", str(tmp_path / "other.json")]) == 2
     assert "not an icnet-bench model report" in capsys.readouterr().err
+
+
+def test_fp32_rows_run_true_fp32_and_the_flags_come_back(report):
+    """TF32 off inside a run (the CUDA "fp32" rows are fp32, as in the engine), restored after."""
+    data, _ = report
+    assert "TF32 off" in data["settings"]["fp32"]
+    settings = Settings(models=["sub4"], sizes=[(65, 129)], devices=["cpu"], precisions=["fp32"],
+                        backends=["eager"], threads=1)
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        with torch_settings(settings):
+            assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+            assert torch.backends.cudnn.benchmark
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before

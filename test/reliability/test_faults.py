@@ -38,7 +38,8 @@ from icnet_ros.runtime.visualization import blend
 pytestmark = pytest.mark.ros
 
 STALE_AFTER_S = 0.5
-PARAMETERS = {"diagnostics_period_s": 0.1, "stale_after_s": STALE_AFTER_S, "cpu_threads": 1}
+# device cpu: the out-of-memory test caps the host address space (device auto would be the GPU).
+PARAMETERS = {"diagnostics_period_s": 0.1, "stale_after_s": STALE_AFTER_S, "cpu_threads": 1, "device": "cpu"}
 CAMERA = Path(__file__).with_name("camera_process.py")
 RATE_HZ = 10.0
 PALETTE = CITYSCAPES.palette()

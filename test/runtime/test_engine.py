@@ -16,11 +16,12 @@ import torch
 import torch.nn.functional as F
 
 from icnet_ros.model import icnet
-from icnet_ros.runtime.engine import STAGES, SegmentationEngine
+from icnet_ros.runtime.engine import STAGES, EngineError, SegmentationEngine
 from icnet_ros.runtime.image_decoding import CompressedFrame
 from icnet_ros.runtime.image_decoding import ImageRejected, RawFrame
 from icnet_ros.weights.labels import CITYSCAPES, LabelSet
-from icnet_ros.runtime.postprocessing import upsample_argmax, upsample_argmax_dense
+from icnet_ros.runtime.postprocessing import ScoreUpsampler, upsample_argmax, upsample_argmax_dense
+from icnet_ros.runtime.slot_buffers import SlotBuffers
 from icnet_ros.weights.preprocessing import Preprocessing
 from icnet_ros.weights.weight_file import WeightsMetadata, load_model, save_weights
 
@@ -251,58 +252,6 @@ def test_cell_upsampling_equals_the_dense_protocol(source, target, smooth):
     assert_same_mask(without_confidence, scores, tie=1e-5)
 
 
-def raw_frames(rgb: np.ndarray) -> list[RawFrame]:
-    """``rgb`` as messages in encodings the GPU converts itself (bgr8, padded; yuyv; nv21)
-    and one it does not (Bayer, demosaiced on the CPU)."""
-    height, width = rgb.shape[:2]
-    bgr = np.zeros((height, width * 3 + 4), np.uint8)
-    bgr[:, : width * 3] = rgb[:, :, ::-1].reshape(height, -1)
-    yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)  # planar 4:2:0, re-laid out below
-    y, u, v = yuv[:height], yuv[height:height * 5 // 4].reshape(height // 2, -1), yuv[height * 5 // 4:]
-    chroma = np.stack([v.reshape(height // 2, -1), u], -1).reshape(height // 2, width)
-    yuyv = np.stack([y[:, 0::2], np.repeat(u, 2, 0), y[:, 1::2], np.repeat(v.reshape(height // 2, -1), 2, 0)], -1)
-    bayer = rgb[:, :, 1].copy()
-    bayer[0::2, 0::2], bayer[1::2, 1::2] = rgb[0::2, 0::2, 0], rgb[1::2, 1::2, 2]
-    return [RawFrame.validated("bgr8", height, width, width * 3 + 4, bgr.tobytes()),
-            RawFrame.validated("yuyv", height, width, width * 2, yuyv.tobytes()),
-            RawFrame.validated("nv21", height, width, width, np.concatenate([y, chroma]).tobytes()),
-            RawFrame.validated("bayer_rggb8", height, width, width, bayer.tobytes())]
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-def test_cuda_matches_cpu(engine, tiny_weights):
-    frames = [scene(96, 160, seed=s) for s in range(2)] + raw_frames(scene(96, 160, seed=2))
-    with SegmentationEngine(tiny_weights, device="cuda") as gpu:
-        gpu.warmup((96, 160))
-        for index, frame in enumerate(frames):  # through the two-deep pipeline
-            gpu.submit(frame, tag=index, want_confidence=True, want_rgb=True)
-            if gpu.pending() == gpu.pipeline_depth:
-                _check_against_cpu(engine, gpu.collect(), frames)
-        while gpu.pending():
-            _check_against_cpu(engine, gpu.collect(), frames)
-        assert gpu.memory_stats()["peak"] > 0
-        gpu.close()
-        assert torch.cuda.memory_allocated(gpu.device) < 1 << 20
-
-
-def _check_against_cpu(cpu_engine, result, frames):
-    cpu = cpu_engine.segment(frames[result.tag], want_confidence=True, want_rgb=True)
-    np.testing.assert_array_equal(result.rgb, cpu.rgb)  # the GPU's colour conversion is bit-exact
-    # fp32 on both (the engine turns TF32 off): only near-tied pixels may differ.
-    assert (result.class_mask == cpu.class_mask).mean() > 0.995
-    assert np.abs(result.confidence - cpu.confidence).mean() < 1e-3
-    assert set(result.timings_ms) == set(STAGES) and all(v >= 0 for v in result.timings_ms.values())
-
-
-def test_raw_frames_helper_round_trips(engine):
-    """The messages the CUDA test sends decode to (nearly) the scene they were made from."""
-    rgb = scene(96, 160, seed=2)
-    decoded = [engine.segment(frame, want_rgb=True).rgb for frame in raw_frames(rgb)]
-    np.testing.assert_array_equal(decoded[0], rgb)
-    for image in decoded[1:]:
-        assert np.abs(image.astype(int) - rgb).mean() < 12
-
-
 def test_a_batch_is_one_forward_pass_with_masks_at_each_frame_size(engine, tiny_weights):
     frames = [scene(40, 60, seed=1), scene(97, 131, seed=2), scene(40, 60, seed=3)]
     alone = [engine.segment(frame, want_confidence=True) for frame in frames]
@@ -325,19 +274,6 @@ def test_a_batch_is_one_forward_pass_with_masks_at_each_frame_size(engine, tiny_
     np.testing.assert_array_equal(second.class_mask, results[1].class_mask)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-def test_cuda_batch_matches_cpu(engine, tiny_weights):
-    frames = [scene(96, 160, seed=0), *raw_frames(scene(64, 128, seed=1))[:2], scene(50, 70, seed=3)]
-    with SegmentationEngine(tiny_weights, device="cuda") as gpu:
-        gpu.warmup((96, 160), batch_size=len(frames))
-        for _ in range(2):  # the second time through reuses the slots' buffers
-            gpu.submit_batch(frames, tags=range(len(frames)), want_confidence=True, want_rgb=True)
-            for _ in frames:
-                result = gpu.collect()
-                assert result.batch_size == len(frames)
-                _check_against_cpu(engine, result, frames)
-
-
 def test_score_resize_at_submit_or_on_its_thread_gives_the_same_masks(engine, tiny_weights):
     frames = [scene(48, 96, seed=s) for s in range(3)]
     with SegmentationEngine(tiny_weights, device="cpu", postprocess_thread=False) as inline:
@@ -348,3 +284,96 @@ def test_score_resize_at_submit_or_on_its_thread_gives_the_same_masks(engine, ti
             ours, theirs = engine.segment(frame, want_confidence=True), inline.segment(frame, want_confidence=True)
             np.testing.assert_array_equal(ours.class_mask, theirs.class_mask)
             np.testing.assert_array_equal(ours.confidence, theirs.confidence)
+
+
+class _FailingUpsampler(ScoreUpsampler):
+    """The real score resize, except that it raises ``error`` for frames of one width."""
+
+    def __init__(self, width: int, error: Exception) -> None:
+        super().__init__()
+        self.width, self.error = width, error
+
+    def __call__(self, logits, size, want_confidence=False):
+        if size[1] == self.width:
+            raise self.error
+        return super().__call__(logits, size, want_confidence)
+
+
+@pytest.mark.parametrize("error", [ValueError("bad cell table"), RuntimeError("kernel failed")])
+def test_a_failed_post_processing_leaves_the_pipeline(tiny_weights, error):
+    """Whatever the post-processing thread raises, collect drops that job (EngineError) and
+    the next frames go through: a failed job never sticks at the head of the pipeline."""
+    with SegmentationEngine(tiny_weights, device="cpu", pipeline_depth=1) as engine:
+        engine._upsample = _FailingUpsampler(77, error)
+        engine.submit(scene(40, 77), tag="bad")
+        with pytest.raises(EngineError, match="inference failed on cpu"):
+            engine.collect()
+        assert engine.pending() == 0
+        engine.submit(scene(40, 60), tag="good")  # would block forever behind a stuck job
+        assert engine.collect().tag == "good"
+        assert engine.collect() is None
+
+
+def test_the_engine_runs_a_bn_folded_network(tiny_weights):
+    with SegmentationEngine(tiny_weights, device="cpu", precision="bf16") as engine:
+        assert not [m for m in engine.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert {p.dtype for p in engine.model.parameters()} == {torch.bfloat16}
+        model, _ = load_model(tiny_weights)
+        assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def test_slot_buffers_follow_shapes_not_positions():
+    """A camera missing from a batch shifts positions; buffers keyed by shape are still found,
+    so changing batch compositions allocate nothing once each has been seen."""
+    slot = SlotBuffers(torch.device("cpu"), keep_for=4)
+    compositions = [[(4, 6), (8, 10), (4, 6)], [(8, 10), (4, 6)], [(4, 6)], [(4, 6), (8, 10), (4, 6)]]
+
+    def submit(shapes):
+        slot.begin()
+        buffers = [slot.on_device("in", shape) for shape in shapes]
+        assert len({b.data_ptr() for b in buffers}) == len(buffers)  # distinct within a submission
+        return buffers
+
+    for shapes in compositions:
+        submit(shapes)
+    allocated = slot.allocations
+    assert allocated == 3  # two of 4x6, one of 8x10
+    for _ in range(3):
+        for shapes in compositions:
+            assert [tuple(b.shape) for b in submit(shapes)] == shapes
+    assert slot.allocations == allocated
+    for _ in range(6):  # a shape unused for keep_for submissions is released
+        submit([(4, 6)])
+    submit([(8, 10)])
+    assert slot.allocations == allocated + 1
+
+
+def test_the_onnxruntime_backend_gives_the_masks_of_the_torch_network(engine, tiny_weights):
+    """Same folded network, exported: the same masks alone and in batches (up to near ties)."""
+    frames = [scene(65, 129, seed=7), scene(48, 96, seed=8), scene(90, 160, seed=9)]
+    with SegmentationEngine(tiny_weights, device="cpu", cpu_backend="onnxruntime") as ort:
+        for frame in frames:
+            assert_same_mask(ort.segment(frame).class_mask, protocol_scores(tiny_weights, frame))
+        for result, frame in zip(ort.segment_batch(frames, want_confidence=True), frames):
+            reference = engine.segment(frame, want_confidence=True)
+            assert (result.class_mask == reference.class_mask).mean() >= 0.999
+            assert np.abs(result.confidence - reference.confidence).max() < 1e-2  # logits to 6e4: see assert_same_mask
+    for options, message in (({"precision": "bf16"}, "fp32 on the CPU only"), ({"cpu_backend": "tvm"}, "one of")):
+        with pytest.raises(ValueError, match=message):
+            SegmentationEngine(tiny_weights, device="cpu", **{"cpu_backend": "onnxruntime", **options})
+
+
+def test_the_exported_network_is_cached_and_a_damaged_file_is_replaced(tiny_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("ICNET_ROS_CACHE", str(tmp_path))
+    frame = scene(65, 129, seed=4)
+    with SegmentationEngine(tiny_weights, device="cpu", cpu_backend="onnxruntime") as first:
+        expected = first.segment(frame).class_mask
+    [exported] = (tmp_path / "onnx").glob("icnet_*.onnx")
+    stamp = exported.stat().st_mtime_ns
+    with SegmentationEngine(tiny_weights, device="cpu", cpu_backend="onnxruntime") as second:
+        np.testing.assert_array_equal(second.segment(frame).class_mask, expected)
+    assert exported.stat().st_mtime_ns == stamp  # loaded, not exported again
+    exported.write_bytes(b"not an onnx file")
+    with SegmentationEngine(tiny_weights, device="cpu", cpu_backend="onnxruntime") as third:
+        np.testing.assert_array_equal(third.segment(frame).class_mask, expected)
+    assert exported.stat().st_size > 1000

@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
 from icnet_ros.runtime.image_decoding import (SUPPORTED_ENCODINGS, ImageRejected, RawFrame,
@@ -330,6 +332,38 @@ def test_device_conversion_is_bit_exact(encoding, padding, big_endian):
     converted = to_rgb_tensor(torch.from_numpy(raw_rows(frame)), frame)
     assert converted.shape == (HEIGHT, WIDTH, 3) and converted.dtype == torch.uint8
     np.testing.assert_array_equal(converted.numpy(), to_rgb(frame))
+
+
+class _HostWork(TorchDispatchMode):
+    """Records operations that need the host: tensors off the input's device, and advanced
+    indexing (an index from a Python sequence is built on the host and copied, below what
+    a dispatch mode sees: on the meta device the copy is invisible, the indexing is not)."""
+
+    def __init__(self, device: torch.device) -> None:
+        super().__init__()
+        self.device, self.found = device, []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        tensors = [t for t in tree_flatten((args, kwargs, out))[0] if isinstance(t, torch.Tensor)]
+        if func.overloadpacket in (torch.ops.aten.index, torch.ops.aten.index_put) or any(
+                t.device != self.device for t in tensors):
+            self.found.append(str(func))
+        return out
+
+
+@pytest.mark.parametrize("encoding", sorted(DEVICE_ENCODINGS))
+def test_device_conversion_needs_nothing_from_the_host(encoding):
+    """On CUDA host work in the conversion (an index made from a Python list, say) is a
+    blocking host-to-device copy per frame. Run on the meta device it must find none."""
+    raw, _ = case(encoding, np.random.default_rng(0))
+    data, step = pack(raw, 2)
+    frame = RawFrame.validated(encoding, HEIGHT, WIDTH, step, bytearray(data))
+    rows = torch.from_numpy(raw_rows(frame)).to("meta")
+    with _HostWork(rows.device) as mode:
+        converted = to_rgb_tensor(rows, frame)
+    assert converted.shape == (HEIGHT, WIDTH, 3) and converted.device == rows.device
+    assert not mode.found, f"host work: {mode.found}"
 
 
 @pytest.mark.parametrize("encoding", ["uyvy", "nv21"])

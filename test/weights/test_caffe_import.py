@@ -317,3 +317,26 @@ def test_the_node_starts_from_a_converted_file_alone(official, tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_half_keeps_trained_scale_bn_statistics_in_float32(official, tmp_path, capsys):
+    """``--half`` on a bnnomerge file whose BN variances reach 1.5e6 (as trained ones do, far
+    beyond fp16's 65504): the statistics stay float32, the metadata and the output say so,
+    and the network computes what the float32 file's does."""
+    layers, blobs = official["bnnomerge"]
+    rng = np.random.default_rng(3)
+    trained = {name: [*values[:3], rng.uniform(1e3, 1.5e6, values[3].shape).astype(np.float32)]
+               if name.endswith("/bn") else values for name, values in blobs.items()}
+    source = write_caffemodel(tmp_path / "trained_bnnomerge.caffemodel", layers, trained)
+    full, half = tmp_path / "full.safetensors", tmp_path / "half.safetensors"
+    assert convert_caffe.main([str(source), "-o", str(full)]) == 0
+    assert convert_caffe.main([str(source), "-o", str(half), "--half"]) == 0
+    assert "stored as float16; kept float32" in capsys.readouterr().out
+    model, metadata = load_model(half)
+    variances = {name for name, _ in model.named_buffers() if name.endswith("running_var")}
+    assert variances <= set(metadata.storage["kept_float32"]) and metadata.storage["dtype"] == "float16"
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    reference, _ = load_model(full)
+    data = 50 * torch.randn(1, 3, 129, 257, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad(), _one_thread():
+        assert _relative_error(model(data), reference(data)) < 1e-2

@@ -58,6 +58,29 @@ def test_fp16_file_loads_as_float32_model(tiny_weights, tmp_path):
     assert (result - reference).abs().max() <= 0.05 * reference.abs().max()
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_reduced_precision_file_keeps_what_its_dtype_cannot_hold(tiny_weights, tmp_path, dtype):
+    """BN statistics always, an overflowing or vanishing tensor too; the metadata lists them."""
+    model, metadata = load_model(tiny_weights)
+    with torch.no_grad():
+        model.conv6_cls.bias.fill_(1e5)  # beyond fp16 (65504), within bf16
+        model.conv1_sub1.conv.weight.mul_(1e-42)  # subnormal in float32 already: lost in both
+    path = tmp_path / "reduced.safetensors"
+    save_weights(path, model, metadata, dtype=dtype)
+    tensors, stored = read_weights(path)
+    kept = set(stored.storage["kept_float32"])
+    statistics = {name for name in tensors if name.endswith(("running_mean", "running_var"))}
+    expected = statistics | {"conv1_sub1.conv.weight"} | ({"conv6_cls.bias"} if dtype == torch.float16 else set())
+    assert kept == expected and stored.storage["dtype"] == str(dtype).removeprefix("torch.")
+    assert {name for name, t in tensors.items() if t.dtype == torch.float32} == kept
+    loaded, _ = load_model(path)
+    stored_bias = model.conv6_cls.bias if dtype == torch.float16 else model.conv6_cls.bias.to(dtype).float()
+    assert torch.equal(loaded.conv6_cls.bias, stored_bias)
+    assert torch.equal(loaded.conv6_cls.weight, model.conv6_cls.weight.to(dtype).float())
+    assert torch.equal(loaded.conv1_sub1.bn.running_var, model.conv1_sub1.bn.running_var)
+    assert read_weights(tiny_weights)[1].storage == {}  # a float32 file says nothing
+
+
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(WeightsError, match="weight file not found: .*absent.safetensors"):
         load_model(tmp_path / "absent.safetensors")
