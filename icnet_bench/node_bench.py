@@ -700,7 +700,7 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
         from icnet_ros.runtime.engine import SegmentationEngine
-        from icnet_bench.model_bench import machine_info
+        from icnet_bench.environment import machine_info
         engine = SegmentationEngine(weights, device=settings.device, precision=settings.precision,
                                     cpu_threads=settings.cpu_threads or None)
         result: dict[str, Any] = {

@@ -56,7 +56,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
-from icnet_bench.model_bench import machine_info
+from icnet_bench.environment import machine_info
 from icnet_bench.node_bench import nvidia_smi_mib, prepare_weights, result_paths, versions
 from icnet_bench.node_session import Client, Link, NodeUnderTest, isolate, stamp_ns, wait_serving
 from icnet_bench.ros2_benchmark_metrics import MISSED_LIMIT, combine, publisher_kept_up, run_metrics, sustained
