@@ -684,13 +684,13 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
                               parameters=parameters, env=env)
         processes.append(process)
         return process
-    separate_processes = [start("icnet_ros.ros.segmentation_node", f"bench/node{n}", f"node{n}",
+    separate_processes = [start("icnet_ros.ros.node_main", f"bench/node{n}", f"node{n}",
                                 **_node_parameters(settings, weights, profile, largest))
                           for n in range(max(1 if single else 0, max(counts, default=0)))]
     if single:
         start("icnet_bench.echo_node", "bench/echo", "echo", input_qos_reliability=qos)
     multi_processes = {count: start(
-        "icnet_ros.ros.segmentation_node", f"bench/multi{count}", f"multi{count}",
+        "icnet_ros.ros.node_main", f"bench/multi{count}", f"multi{count}",
         **_node_parameters(settings, weights, profile, settings.camera_size,
                            image_topics="[" + ", ".join(f"cam{n}/image" for n in range(count)) + "]"))
         for count in counts}
