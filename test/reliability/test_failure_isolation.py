@@ -98,12 +98,22 @@ def test_failing_callbacks_publishes_decodes_and_takes_are_survived(start, tiny_
         node.send(frame(node, frame_id)[1])
         pipeline(node, lambda v: int(v["Inference failures"]) == failures)
         answered(node)
-    for cut in (9, len(good) // 2, len(good) - 9):
-        node.send(good[:cut])      # undeliverable: the middleware's take fails
-        answered(node)
-    values = pipeline(node, lambda v: int(v.get("Failures survived (take)", 0)) > 0
-                      and int(v.get("Failures survived (subscription count)", 0)) > 0
-                      and int(v.get("Failures survived (diagnostics timer)", 0)) > 0)
+    # Undeliverable messages: the middleware's take fails. Which callback of the executor's
+    # thread next finds the error it left depends on the scheduling, so a loaded machine may
+    # need more than one round before a take is counted.
+    def counted(v: dict[str, str]) -> bool:
+        return (int(v.get("Failures survived (take)", 0)) > 0
+                and int(v.get("Failures survived (subscription count)", 0)) > 0
+                and int(v.get("Failures survived (diagnostics timer)", 0)) > 0)
+
+    for _ in range(10):
+        for cut in (9, len(good) // 2, len(good) - 9):
+            node.send(good[:cut])
+            answered(node)
+        values = pipeline(node)
+        if counted(values):
+            break
+    values = pipeline(node, counted)
     assert values["Inference failures"] == "3"      # the two decodes and the publish
     assert balanced(values), values
     answered(node, "last")

@@ -17,8 +17,11 @@ PERIOD_S = 0.25   # diagnostics period; the window is the default 5 periods
 
 @pytest.fixture(scope="module")
 def node(start_segmenter, tiny_weights):
+    # Reliable input with room for a round of frames: every frame sent reaches the node's
+    # callback (best effort with depth 1 lets DDS keep only the newest on a loaded machine).
     return start_segmenter(tiny_weights, namespace="rated", name="rated",
-                           parameters={"diagnostics_period_s": PERIOD_S})
+                           parameters={"diagnostics_period_s": PERIOD_S, "input_qos_reliability": "reliable",
+                                       "input_qos_depth": 10})
 
 
 def output_statuses(node, since: float) -> list:
