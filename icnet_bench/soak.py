@@ -124,7 +124,7 @@ class Session:
         wait_serving(self.link, probe, self.client)
 
     def close(self) -> dict:
-        shutdown = self.node.stop()
+        shutdown = self.node.shutdown()
         self.client.close()
         return shutdown
 

@@ -12,7 +12,6 @@ import os
 import resource
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from icnet_ros.ros.image_messages import image_array
+from icnet_ros.ros.node_process import NodeProcess
 from icnet_ros.weights.labels import CITYSCAPES
 from icnet_ros.runtime.visualization import blend
 
@@ -49,29 +49,22 @@ CYCLES, SETTLE = 15, 5       # the soak tool runs 100 (docs/reliability.md)
 GROWTH_LIMIT_PERCENT = 2.0
 
 
-class Camera:
+class Camera(NodeProcess):
     """``camera_process.py`` publishing on the node's input until stopped or killed."""
 
     def __init__(self, name: str, topic: str, log_dir: Path) -> None:
+        super().__init__(log_dir / f"camera_{name}.log", command=[sys.executable, str(CAMERA), topic, name,
+                                                                  str(RATE_HZ)],
+                         environment={"PYTHONPATH": os.pathsep.join(filter(None, sys.path))})
         self.name = name
-        self._log = open(log_dir / f"camera_{name}.log", "wb")
-        self.process = subprocess.Popen([sys.executable, str(CAMERA), topic, name, str(RATE_HZ)],
-                                        stdout=self._log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))})
 
     def kill(self) -> None:
         """SIGKILL: the driver crashes without a goodbye."""
         self.process.kill()
         self.process.wait(10)
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
+    def stop(self, timeout: float = 5.0) -> None:
+        super().stop(timeout)
 
 
 @pytest.fixture(scope="module")
