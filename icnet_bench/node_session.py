@@ -33,6 +33,8 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from icnet_ros.ros.background_node import BackgroundNode
+from icnet_ros.ros.diagnostics import (FRAMES_DROPPED, FRAMES_IN_FLIGHT, FRAMES_PROCESSED, FRAMES_RECEIVED,
+                                       FRAMES_REFUSED, INFERENCE_FAILURES, refused_by_reason)
 from icnet_ros.ros.node_process import NodeProcess, shipped_file, use_shipped_profile
 
 MIB = 1024 * 1024
@@ -139,12 +141,10 @@ class Report:
     def counters(self) -> dict[str, Any]:
         """The pipeline's frame counters as numbers, refusals per reason under ``refused_by_reason``."""
         values = self.values("pipeline")
-        refused = {key[len("Frames refused ("):-1]: int(value) for key, value in values.items()
-                   if key.startswith("Frames refused (")}
-        return {"received": int(values["Frames received"]), "processed": int(values["Frames processed"]),
-                "dropped": int(values["Frames dropped"]), "refused": int(values["Frames refused"]),
-                "refused_by_reason": refused, "failures": int(values["Inference failures"]),
-                "in_flight": int(values["Frames in flight"])}
+        return {"received": int(values[FRAMES_RECEIVED]), "processed": int(values[FRAMES_PROCESSED]),
+                "dropped": int(values[FRAMES_DROPPED]), "refused": int(values[FRAMES_REFUSED]),
+                "refused_by_reason": refused_by_reason(values), "failures": int(values[INFERENCE_FAILURES]),
+                "in_flight": int(values[FRAMES_IN_FLIGHT])}
 
 
 def stamp_ns(stamp: Time) -> int:

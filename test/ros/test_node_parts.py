@@ -1,5 +1,5 @@
 """The node's parts that need no DDS: parameters and their file, QoS, the latest-frame slot,
-image messages, and the shipped Fast DDS and rviz2 configurations."""
+image messages, diagnostics keys, and the shipped Fast DDS and rviz2 configurations."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, ReliabilityPolicy
 from ros_harness import FASTDDS_PROFILE, PARAMS_FILE, REPO
 from std_msgs.msg import Header
 
+from icnet_ros.ros import diagnostics
 from icnet_ros.ros.image_messages import image_array, image_msg
 from icnet_ros.ros.latest_frame import LatestSlot
 from icnet_ros.ros.parameters import (DEFAULT_WEIGHTS, PARAMETERS, SPECS, ConfigurationError, RuntimeSettings,
@@ -146,3 +147,24 @@ def test_rviz_config_shows_input_overlay_and_colour_mask_and_a_camera_view():
     assert shown == [("rviz_default_plugins/Image", "image"), ("rviz_default_plugins/Image", "overlay"),
                      ("rviz_default_plugins/Image", "color_mask"),
                      ("rviz_default_plugins/Camera", "color_mask")]   # + color_mask/camera_info
+
+
+def test_rate_and_delay_keys_are_the_ones_diagnostic_updater_tools_read():
+    """FrequencyStatus and TimeStampStatus of diagnostic_updater name their values so (its
+    update_functions); rqt_runtime_monitor and aggregators read them by these names."""
+    assert (diagnostics.EVENTS_IN_WINDOW, diagnostics.EVENTS_SINCE_STARTUP, diagnostics.WINDOW_DURATION,
+            diagnostics.ACTUAL_FREQUENCY, diagnostics.TARGET_FREQUENCY, diagnostics.MIN_ACCEPTABLE_FREQUENCY,
+            diagnostics.MAX_ACCEPTABLE_FREQUENCY) == (
+        "Events in window", "Events since startup", "Duration of window (s)", "Actual frequency (Hz)",
+        "Target frequency (Hz)", "Minimum acceptable frequency (Hz)", "Maximum acceptable frequency (Hz)")
+    assert (diagnostics.EARLIEST_DELAY, diagnostics.LATEST_DELAY, diagnostics.EARLIEST_ACCEPTABLE_DELAY,
+            diagnostics.LATEST_ACCEPTABLE_DELAY) == (
+        "Earliest timestamp delay:", "Latest timestamp delay:", "Earliest acceptable timestamp delay:",
+        "Latest acceptable timestamp delay:")
+
+
+def test_refusals_per_reason_are_read_back_from_a_pipeline_status():
+    values = {"Frames refused": "5", "Frames refused (undecodable)": "3", "Frames refused (too large)": "2",
+              "Frames received": "9", "Failures survived (take)": "1"}
+    assert diagnostics.refused_key("undecodable") == "Frames refused (undecodable)"
+    assert diagnostics.refused_by_reason(values) == {"undecodable": 3, "too large": 2}
