@@ -467,6 +467,9 @@ def measure_pipelining(node: Target, frames: list, size: tuple[int, int], model_
         "target_met": output_rate * units[slowest] / 1e3 >= PIPELINING_TARGET,
         "serial_bound_hz": 1e3 / sum(units.values()),
         "stage_pipeline_bound_hz": 1e3 / max(stages[s] for s in NODE_STAGES),
+        # The raw samples: per answered frame its send and arrival (s after the first send), and the
+        # node's stage times of the frames whose timing message came.
+        "answers_s": [[a[1] - start, a[2][0] - start] for a in answered], "timings_ms": timings,
     }
 
 
