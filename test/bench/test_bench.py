@@ -47,9 +47,11 @@ def test_schema_and_environment(report):
         assert data["versions"][key]
     assert data["settings"]["repeats"] == 2 and data["settings"]["memory_method"]
     table3 = data["paper"]["table3"]
-    # The paper's speed-up and memory saving agree with its own rows (30.3 / 5.9 fps, 9.2 / 1.6 GB).
-    assert table3["speedup"] == round(table3["sub124"]["fps"] / table3["baseline"]["fps"], 1)
-    assert table3["memory_saving"] == round(table3["baseline"]["memory_gb"] / table3["sub124"]["memory_gb"], 1)
+    # The paper's speed-up and memory saving agree with its own rows (30.3 / 5.9 fps, 9.2 / 1.6 GB), to
+    # the one decimal it prints.
+    assert table3["speedup"] == pytest.approx(table3["sub124"]["fps"] / table3["baseline"]["fps"], abs=0.051)
+    assert table3["memory_saving"] == pytest.approx(
+        table3["baseline"]["memory_gb"] / table3["sub124"]["memory_gb"], abs=0.051)
     assert data["models"]["sub4"]["parameters"] > 6_000_000
     assert data["models"]["sub4"]["costs"]["65x129"]["gmac"] > 0
 
