@@ -72,7 +72,7 @@ from typing import Any
 
 from icnet_bench.settings import BenchError, choices, comma_list, parse_size
 from icnet_ros.ros.background_node import BackgroundNode
-from icnet_ros.ros.node_process import NodeProcess, shipped_file, stop_all
+from icnet_ros.ros.node_process import EXECUTABLE, NodeProcess, shipped_file, stop_all
 
 SCHEMA = "icnet_ros.bench.node/1"
 PARTS = ("overhead", "pipelining", "cameras", "engine")
@@ -83,6 +83,7 @@ ENGINE_STAGES = ("decode", "upload", "preprocess", "inference", "postprocess", "
 NODE_STAGES = ENGINE_STAGES + ("publish",)
 START_TIMEOUT_S = 120.0
 MAX_CAMERA_HZ = 200.0
+NODE_MODULE = "icnet_ros.ros.node_main"  # what the segmentation_node executable runs
 SETTLE_S = 0.02  # between two measurements of a round: the previous one's stragglers finish
 
 
@@ -277,7 +278,7 @@ class BenchProcess(NodeProcess):
     def __init__(self, module: str, log_path: Path, *, parameters: dict[str, Any], namespace: str) -> None:
         super().__init__(log_path, command=[sys.executable, "-m", module], parameters=parameters,
                          namespace=namespace)
-        self.name = f"{module.rsplit('.', 1)[-1]} /{namespace}"
+        self.name = f"{EXECUTABLE if module == NODE_MODULE else module.rsplit('.', 1)[-1]} /{namespace}"
 
     def check(self) -> None:
         if not self.alive():
@@ -639,13 +640,13 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
                                parameters=parameters)
         processes.append(process)
         return process
-    separate_processes = [start("icnet_ros.ros.segmentation_node", f"bench/node{n}", f"node{n}",
+    separate_processes = [start(NODE_MODULE, f"bench/node{n}", f"node{n}",
                                 **_node_parameters(settings, weights, profile, largest))
                           for n in range(max(1 if single else 0, max(counts, default=0)))]
     if single:
         start("icnet_bench.echo_node", "bench/echo", "echo", input_qos_reliability=qos)
     multi_processes = {count: start(
-        "icnet_ros.ros.segmentation_node", f"bench/multi{count}", f"multi{count}",
+        NODE_MODULE, f"bench/multi{count}", f"multi{count}",
         **_node_parameters(settings, weights, profile, settings.camera_size,
                            image_topics="[" + ", ".join(f"cam{n}/image" for n in range(count)) + "]"))
         for count in counts}
