@@ -572,7 +572,7 @@ class Fuzzer:
         fuzz_s = time.monotonic() - fuzz_start
         alive = {t: node.alive() for t, node in self.nodes.items()}
         final = {t: self.baseline[t] for t in transports}
-        shutdown = {t: node.stop() for t, node in self.nodes.items()}
+        shutdown = {t: node.shutdown() for t, node in self.nodes.items()}
         return self._report(sent, fuzz_s, alive, final, shutdown)
 
     def _report(self, sent: int, fuzz_s: float, alive: dict, final: dict, shutdown: dict) -> dict:

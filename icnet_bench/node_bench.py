@@ -59,7 +59,6 @@ import math
 import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -72,6 +71,8 @@ from pathlib import Path
 from typing import Any
 
 from icnet_bench.settings import BenchError, choices, comma_list, parse_size
+from icnet_ros.ros.background_node import BackgroundNode
+from icnet_ros.ros.node_process import EXECUTABLE, NodeProcess, shipped_file, stop_all
 
 SCHEMA = "icnet_ros.bench.node/1"
 PARTS = ("overhead", "pipelining", "cameras", "engine")
@@ -82,6 +83,7 @@ ENGINE_STAGES = ("decode", "upload", "preprocess", "inference", "postprocess", "
 NODE_STAGES = ENGINE_STAGES + ("publish",)
 START_TIMEOUT_S = 120.0
 MAX_CAMERA_HZ = 200.0
+NODE_MODULE = "icnet_ros.ros.node_main"  # what the segmentation_node executable runs
 SETTLE_S = 0.02  # between two measurements of a round: the previous one's stragglers finish
 
 
@@ -139,8 +141,6 @@ def _median(values: Sequence[float]) -> float:
 
 def shm_profile_path(explicit: str | None) -> Path:
     """The project's Fast DDS shared-memory profile (installed share/ or the source tree)."""
-    from icnet_ros.ros.bag_replay import shipped_file
-
     path = Path(explicit) if explicit else shipped_file("config/fastdds_shm.xml")
     if path is None or not path.is_file():
         raise BenchError(f"Fast DDS profile not found ({explicit or 'config/fastdds_shm.xml of icnet_ros'}); "
@@ -258,78 +258,41 @@ class Target:
             self.timing.clear()
 
 
-class Client:
+class Client(BackgroundNode):
     """The measuring process's rclpy node, spun by a background executor."""
 
     def __init__(self) -> None:
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
-
         from icnet_ros.ros.qos import qos_profile
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = Node("icnet_bench_camera", context=self.context)
+        super().__init__("icnet_bench_camera")
         self.camera_qos = qos_profile("reliable", 1)  # like a camera driver
         self.answer_qos = qos_profile("reliable", 50)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread: threading.Thread | None = None
 
-    def spin(self) -> None:
-        """Start receiving (every entity exists by now: none is created while spinning)."""
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        import rclpy
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        if self._thread is not None:
-            self._thread.join(5.0)
+    def target(self, input_topic: str, output_namespace: str, timing: bool) -> "Target":
+        """A :class:`Target`, its entities created in the executor's thread."""
+        return self.in_executor(lambda: Target(self, input_topic, output_namespace, timing))
 
 
-class NodeProcess:
+class BenchProcess(NodeProcess):
     """A node started as users start it (``python -m MODULE --ros-args ...``), logging to a file."""
 
-    def __init__(self, module: str, log_path: Path, *, parameters: dict[str, Any], namespace: str,
-                 env: dict[str, str]) -> None:
-        args = [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:=/{namespace}"]
-        for key, value in parameters.items():
-            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-            args += ["-p", f"{key}:={text}"]
-        self.name = f"{module.rsplit('.', 1)[-1]} /{namespace}"
-        self.log_path = log_path
-        self._log = open(log_path, "wb")
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+    def __init__(self, module: str, log_path: Path, *, parameters: dict[str, Any], namespace: str) -> None:
+        super().__init__(log_path, command=[sys.executable, "-m", module], parameters=parameters,
+                         namespace=namespace)
+        self.name = f"{EXECUTABLE if module == NODE_MODULE else module.rsplit('.', 1)[-1]} /{namespace}"
 
     def check(self) -> None:
-        if self.process.poll() is not None:
-            tail = self.log_path.read_text(errors="replace")[-3000:]
-            raise BenchError(f"{self.name} exited with status {self.process.returncode}:\n{tail}")
+        if not self.alive():
+            raise BenchError(f"{self.name} exited with status {self.returncode}:\n{self.log()[-3000:]}")
 
     def gpu_mib(self) -> float | None:
-        return nvidia_smi_mib(self.process.pid)
+        return nvidia_smi_mib(self.pid)
 
     def pss_mib(self) -> float | None:
         import psutil
         try:
-            return psutil.Process(self.process.pid).memory_full_info().pss / 2**20
+            return psutil.Process(self.pid).memory_full_info().pss / 2**20
         except (psutil.Error, AttributeError):
             return None
-
-    def stop(self) -> None:
-        """SIGINT (see ``stop_all``), then wait; killed if it does not exit in 15 s."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self._log.close()
 
 
 def nvidia_smi_mib(pid: int) -> float | None:
@@ -345,16 +308,7 @@ def nvidia_smi_mib(pid: int) -> float | None:
     return next((float(used) for found, used in rows if found.strip() == str(pid)), None)
 
 
-def stop_all(processes: Sequence[NodeProcess]) -> None:
-    """Stop the processes together: every one gets SIGINT before any is waited for."""
-    for process in processes:
-        if process.process.poll() is None:
-            process.process.send_signal(signal.SIGINT)
-    for process in processes:
-        process.stop()
-
-
-def _wait_ready(targets: Sequence[Target], processes: Sequence[NodeProcess], probe) -> None:
+def _wait_ready(targets: Sequence[Target], processes: Sequence[BenchProcess], probe) -> None:
     """Wait until every target matched us both ways and answered a probe frame (a
     best-effort frame sent before the node matched our publisher in turn is lost)."""
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -514,11 +468,14 @@ def measure_pipelining(node: Target, frames: list, size: tuple[int, int], model_
         "target_met": output_rate * units[slowest] / 1e3 >= PIPELINING_TARGET,
         "serial_bound_hz": 1e3 / sum(units.values()),
         "stage_pipeline_bound_hz": 1e3 / max(stages[s] for s in NODE_STAGES),
+        # The raw samples: per answered frame its send and arrival (s after the first send), and the
+        # node's stage times of the frames whose timing message came.
+        "answers_s": [[a[1] - start, a[2][0] - start] for a in answered], "timings_ms": timings,
     }
 
 
 def measure_cameras(one: list[Target], separate: list[Target], engine, frames: list,
-                    settings: Settings, processes: dict[str, list[NodeProcess]]) -> dict[str, Any]:
+                    settings: Settings, processes: dict[str, list[BenchProcess]]) -> dict[str, Any]:
     """One node with N cameras against N nodes: latency, throughput, memory, model batching."""
     count = len(one)
     messages = [_image(rgb) for rgb in frames]
@@ -668,7 +625,6 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
                            "input_size": tuple(request["settings"]["input_size"]),
                            "camera_size": tuple(request["settings"]["camera_size"])})
     profile, weights, logs = request["profile"], request["weights"], Path(request["log_dir"])
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
     single = bool({"overhead", "pipelining"} & set(settings.parts))
     first = request["first"]  # the cameras and engine parts run under the first profile only
     counts = settings.cameras if "cameras" in settings.parts and first else []
@@ -677,20 +633,20 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
     sizes = list(settings.sizes if single else []) + ([settings.camera_size] if counts else [])
     largest = max(sizes, key=lambda s: s[0] * s[1], default=None)  # the nodes' warm-up size
     # The nodes first: they start while this process imports torch and warms up.
-    processes: list[NodeProcess] = []
+    processes: list[BenchProcess] = []
 
-    def start(module: str, namespace: str, log: str, **parameters: Any) -> NodeProcess:
-        process = NodeProcess(module, logs / f"{profile}_{log}.log", namespace=namespace,
-                              parameters=parameters, env=env)
+    def start(module: str, namespace: str, log: str, **parameters: Any) -> BenchProcess:
+        process = BenchProcess(module, logs / f"{profile}_{log}.log", namespace=namespace,
+                               parameters=parameters)
         processes.append(process)
         return process
-    separate_processes = [start("icnet_ros.ros.node_main", f"bench/node{n}", f"node{n}",
+    separate_processes = [start(NODE_MODULE, f"bench/node{n}", f"node{n}",
                                 **_node_parameters(settings, weights, profile, largest))
                           for n in range(max(1 if single else 0, max(counts, default=0)))]
     if single:
         start("icnet_bench.echo_node", "bench/echo", "echo", input_qos_reliability=qos)
     multi_processes = {count: start(
-        "icnet_ros.ros.node_main", f"bench/multi{count}", f"multi{count}",
+        NODE_MODULE, f"bench/multi{count}", f"multi{count}",
         **_node_parameters(settings, weights, profile, settings.camera_size,
                            image_topics="[" + ", ".join(f"cam{n}/image" for n in range(count)) + "]"))
         for count in counts}
@@ -709,17 +665,16 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
             "input_qos": qos, "engine_setup": {"device": str(engine.device), "input_size": list(engine.input_size)},
             "overhead": [], "pipelining": [], "cameras": [], "engine": [], "cores_available": []}
         client = Client()
-        separate = [(Target(client, f"/bench/node{n}/image", f"/bench/node{n}/", timing=True), process)
+        separate = [(client.target(f"/bench/node{n}/image", f"/bench/node{n}/", timing=True), process)
                     for n, process in enumerate(separate_processes)]
         targets = [target for target, _ in separate]
         if single:
             node = separate[0][0]
-            echo = Target(client, "/bench/echo/image", "/bench/echo/", timing=False)
+            echo = client.target("/bench/echo/image", "/bench/echo/", timing=False)
             targets.append(echo)
-        multi = {count: [Target(client, f"/bench/multi{count}/cam{n}/image", f"/bench/multi{count}/cam{n}/",
-                                timing=True) for n in range(count)] for count in counts}
+        multi = {count: [client.target(f"/bench/multi{count}/cam{n}/image", f"/bench/multi{count}/cam{n}/",
+                                       timing=True) for n in range(count)] for count in counts}
         targets += [target for group in multi.values() for target in group]
-        client.spin()
         # While the nodes start: the frames and the model alone's warm-up.
         frames = {size: street_frames(*size, count=4) for size in settings.sizes} if single or engine_part else {}
         for size in frames:

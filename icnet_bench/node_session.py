@@ -1,7 +1,7 @@
 """A live ``segmentation_node`` for the reliability tools (``fuzz_node``, ``soak``).
 
 :class:`NodeUnderTest` starts the installed executable as users start it (the shipped
-parameter file, the weights, a namespace; :class:`icnet_ros.ros.bag_replay.NodeProcess`)
+parameter file, the weights, a namespace; :class:`icnet_ros.ros.node_process.NodeProcess`)
 and reads its resident memory. :class:`Client` is an rclpy node in this process: per
 node a :class:`Link` publishes on its input (reliable, so nothing is lost on this side),
 records the class masks and timings it answers (keyed by header stamp) and keeps its
@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -28,16 +27,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 import psutil
-import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.context import Context
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
-from icnet_ros.ros.bag_replay import NodeProcess, ReplayTarget, shipped_file, use_shipped_profile
+from icnet_ros.ros.background_node import BackgroundNode
+from icnet_ros.ros.diagnostics import (FRAMES_DROPPED, FRAMES_IN_FLIGHT, FRAMES_PROCESSED, FRAMES_RECEIVED,
+                                       FRAMES_REFUSED, INFERENCE_FAILURES, refused_by_reason)
+from icnet_ros.ros.node_process import NodeProcess, shipped_file, use_shipped_profile
 
 MIB = 1024 * 1024
 SEND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
@@ -84,19 +82,17 @@ def weights_or_random(weights: Path | None) -> tuple[Path, str]:
     return random_weights(folder), "random weights, width 0.125, network input 65x129"
 
 
-class NodeUnderTest:
-    """``segmentation_node`` in namespace ``namespace``, logging to ``log_path``."""
+class NodeUnderTest(NodeProcess):
+    """``segmentation_node`` in namespace ``namespace`` (the shipped parameter file), logging to ``log_path``."""
 
     def __init__(self, namespace: str, weights: Path, log_path: Path, parameters: dict[str, Any],
                  transport: str = "raw") -> None:
         self.namespace = "/" + namespace.strip("/")
         self.transport = transport
         self.prefix = f"{self.namespace.strip('/')}/icnet_segmenter"
-        target = ReplayTarget(topic="", kind=transport, namespace=self.namespace)
-        self._process = NodeProcess(target, weights, log_path, params_file=shipped_file("config/icnet.yaml"),
-                                    parameters=parameters)
-        self.log_path = log_path
-        self.pid = self._process.process.pid
+        super().__init__(log_path, params_file=shipped_file("config/icnet.yaml"), namespace=self.namespace,
+                         parameters={"weights": str(Path(weights).resolve()), "input_transport": transport,
+                                     **parameters})
         self._psutil = psutil.Process(self.pid)
 
     @property
@@ -106,34 +102,20 @@ class NodeUnderTest:
     def topic(self, name: str) -> str:
         return f"{self.namespace}/{name}"
 
-    def alive(self) -> bool:
-        return self._process.alive()
-
-    def returncode(self) -> int | None:
-        return self._process.process.poll()
-
     def rss_bytes(self) -> int:
         """The node process's resident set size."""
         return self._psutil.memory_info().rss
 
-    def stop(self, signum: int = signal.SIGINT, timeout: float = 10.0) -> dict[str, Any]:
+    def shutdown(self, signum: int = signal.SIGINT, timeout: float = 10.0) -> dict[str, Any]:
         """Send ``signum`` and wait: the exit status and how long the node took to stop."""
         if not self.alive():
-            return {"signal": signal.Signals(signum).name, "returncode": self.returncode(), "seconds": 0.0,
-                    "was_running": False}
-        start = time.monotonic()
-        self._process.process.send_signal(signum)
-        try:
-            code = self._process.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            code = None
-        seconds = time.monotonic() - start
-        self._process.stop()    # kills what is left, closes the log
+            code, seconds, was_running = self.returncode, 0.0, False
+        else:
+            code, seconds = self.exit_after(signum, timeout)
+            was_running = True
+        self.stop()    # kills what is left, closes the log
         return {"signal": signal.Signals(signum).name, "returncode": code, "seconds": round(seconds, 3),
-                "was_running": True}
-
-    def last_line(self) -> str:
-        return self._process.last_line()
+                "was_running": was_running}
 
 
 @dataclass(frozen=True)
@@ -159,12 +141,10 @@ class Report:
     def counters(self) -> dict[str, Any]:
         """The pipeline's frame counters as numbers, refusals per reason under ``refused_by_reason``."""
         values = self.values("pipeline")
-        refused = {key[len("Frames refused ("):-1]: int(value) for key, value in values.items()
-                   if key.startswith("Frames refused (")}
-        return {"received": int(values["Frames received"]), "processed": int(values["Frames processed"]),
-                "dropped": int(values["Frames dropped"]), "refused": int(values["Frames refused"]),
-                "refused_by_reason": refused, "failures": int(values["Inference failures"]),
-                "in_flight": int(values["Frames in flight"])}
+        return {"received": int(values[FRAMES_RECEIVED]), "processed": int(values[FRAMES_PROCESSED]),
+                "dropped": int(values[FRAMES_DROPPED]), "refused": int(values[FRAMES_REFUSED]),
+                "refused_by_reason": refused_by_reason(values), "failures": int(values[INFERENCE_FAILURES]),
+                "in_flight": int(values[FRAMES_IN_FLIGHT])}
 
 
 def stamp_ns(stamp: Time) -> int:
@@ -228,36 +208,15 @@ class Link:
         return self._wait(lambda: next((r for r in self.reports if r.stamp_ns >= stamp), None), timeout)
 
 
-class Client:
+class Client(BackgroundNode):
     """An rclpy node in this process, spun by a background thread, talking to nodes under test."""
 
     def __init__(self, name: str) -> None:
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = Node(name, context=self.context)
+        super().__init__(name)
         self.links: list[Link] = []
         self._last_stamp = 0
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RECEIVE_QOS)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, name="reliability-client", daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except ExternalShutdownException:
-            pass
-
-    def in_executor(self, function: Callable[[], Any], timeout: float = 20.0) -> Any:
-        """Run ``function`` in the executor's thread (entities are created there) and return its result."""
-        task = self.executor.create_task(function)
-        deadline = time.monotonic() + timeout
-        while not task.done():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the client's executor did not run a task in time")
-            time.sleep(0.005)
-        return task.result()
+        self.in_executor(lambda: self.node.create_subscription(DiagnosticArray, "/diagnostics",
+                                                               self._on_diagnostics, RECEIVE_QOS))
 
     def link(self, node: NodeUnderTest, timing: bool = False) -> Link:
         """Publish to ``node`` and record its class masks (and ``timing`` messages)."""
@@ -292,12 +251,6 @@ class Client:
         self._last_stamp = max(time.time_ns(), self._last_stamp + 1)
         return Time(sec=self._last_stamp // 1_000_000_000, nanosec=self._last_stamp % 1_000_000_000)
 
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self._thread.join(5.0)
-
 
 def wait_serving(link: Link, probe: Callable[[Time], Image | CompressedImage], client: Client,
                  timeout: float = START_TIMEOUT_S) -> None:
@@ -310,7 +263,7 @@ def wait_serving(link: Link, probe: Callable[[Time], Image | CompressedImage], c
     node = link.node
     while time.monotonic() < deadline:
         if not node.alive():
-            raise RuntimeError(f"segmentation_node exited with {node.returncode()}: {node.last_line()} "
+            raise RuntimeError(f"segmentation_node exited with {node.returncode}: {node.last_line()} "
                                f"(log: {node.log_path})")
         if link.publisher.get_subscription_count() and link.mask_subscription.get_publisher_count():
             stamp = client.next_stamp()

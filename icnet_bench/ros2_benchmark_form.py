@@ -65,6 +65,7 @@ from icnet_bench.settings import BenchError, comma_list, parse_size
 from icnet_ros.evaluation.bag_reading import IMAGE_TYPES, Bag, BagError, cdr_stamp
 from icnet_ros.evaluation.scoring import Evaluation
 from icnet_ros.ros.bag_replay import restamp
+from icnet_ros.ros.diagnostics import GPU_MEMORY, GPU_MEMORY_PEAK
 from icnet_ros.ros.image_messages import image_array
 from icnet_ros.weights.weight_file import WeightsError, read_weights
 
@@ -256,8 +257,8 @@ class Bench:
         """GPU memory of the node (its diagnostics, nvidia-smi) and its resident set, MiB."""
         report = self.link.report_after(time.time_ns(), 3 * 1.0 + 2.0)
         values = report.values("pipeline") if report else {}
-        return {"gpu_in_use_mib": _float(values.get("GPU memory in use (MiB)")),
-                "gpu_peak_mib": _float(values.get("GPU memory peak (MiB)")),
+        return {"gpu_in_use_mib": _float(values.get(GPU_MEMORY)),
+                "gpu_peak_mib": _float(values.get(GPU_MEMORY_PEAK)),
                 "gpu_process_mib": nvidia_smi_mib(self.node.pid),
                 "rss_mib": self.process.memory_info().rss / 2**20}
 

@@ -78,10 +78,12 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
 
 
 def _gpu_mib(report) -> float | None:
+    from icnet_ros.ros.diagnostics import DEVICE, GPU_MEMORY
+
     if report is None:
         return None
     values = report.values("pipeline")
-    return float(values["GPU memory in use (MiB)"]) if values.get("Device", "").startswith("cuda") else None
+    return float(values[GPU_MEMORY]) if values.get(DEVICE, "").startswith("cuda") else None
 
 
 class Session:
@@ -124,7 +126,7 @@ class Session:
         wait_serving(self.link, probe, self.client)
 
     def close(self) -> dict:
-        shutdown = self.node.stop()
+        shutdown = self.node.shutdown()
         self.client.close()
         return shutdown
 

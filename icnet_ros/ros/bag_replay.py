@@ -27,33 +27,23 @@ profile unless ``FASTDDS_DEFAULT_PROFILES_FILE`` is set already.
 
 from __future__ import annotations
 
-import os
 import queue
-import shutil
-import signal
 import struct
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.context import Context
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
+from icnet_ros.ros.background_node import BackgroundNode
 from icnet_ros.ros.image_messages import image_array
+from icnet_ros.ros.node_process import NodeProcess
 from icnet_ros.evaluation.bag_reading import BagImage
 from icnet_ros.evaluation.scoring import Evaluation
 
-PACKAGE = "icnet_ros"
-EXECUTABLE = "segmentation_node"
-PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
 SEND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE)
 RECEIVE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
@@ -62,46 +52,6 @@ RECEIVE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability
 
 class ReplayError(RuntimeError):
     """The live replay cannot run (node missing or dead, topics not connected), with the reason."""
-
-
-def shipped_file(relative: str) -> Path | None:
-    """A file the package installs under ``share/icnet_ros/`` (or the source tree's copy)."""
-    candidates = []
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-        try:
-            candidates.append(Path(get_package_share_directory(PACKAGE)) / relative)
-        except (PackageNotFoundError, OSError):  # not installed by colcon, or no AMENT_PREFIX_PATH
-            pass
-    except ImportError:
-        pass
-    candidates.append(Path(sys.prefix) / "share" / PACKAGE / relative)
-    candidates.append(Path(__file__).resolve().parents[2] / relative)  # a source checkout
-    return next((path for path in candidates if path.is_file()), None)
-
-
-def node_executable() -> Path:
-    """The installed ``segmentation_node`` (beside this Python, on PATH, or in a colcon ``lib/``)."""
-    beside = Path(sys.executable).parent / EXECUTABLE
-    if beside.is_file():
-        return beside
-    found = shutil.which(EXECUTABLE)
-    if found:
-        return Path(found)
-    colcon = Path(sys.prefix) / "lib" / PACKAGE / EXECUTABLE
-    if colcon.is_file():
-        return colcon
-    raise ReplayError(f"the {EXECUTABLE} executable is not installed (pip install -e . or colcon build), "
-                      "or use --node running with a node started by hand")
-
-
-def use_shipped_profile() -> str | None:
-    """Set FASTDDS_DEFAULT_PROFILES_FILE to the shipped SHM profile unless set; returns the profile used."""
-    if not os.environ.get(PROFILE_VARIABLE):
-        profile = shipped_file("config/fastdds_shm.xml")
-        if profile is not None:
-            os.environ[PROFILE_VARIABLE] = str(profile)
-    return os.environ.get(PROFILE_VARIABLE)
 
 
 def restamp(rawdata: bytes, stamp_ns: int) -> bytes:
@@ -128,42 +78,12 @@ class ReplayTarget:
         return f"{self.namespace.rstrip('/')}/{name}"
 
 
-class NodeProcess:
-    """``segmentation_node`` started as users start it (parameter file, weights, namespace), logging to a file."""
-
-    def __init__(self, target: ReplayTarget, weights: Path, log_path: Path, *, params_file: Path | None,
-                 parameters: dict[str, object]) -> None:
-        args = [str(node_executable()), "--ros-args"]
-        if params_file is not None:
-            args += ["--params-file", str(params_file)]
-        values = {"weights": str(Path(weights).resolve()), "input_transport": target.kind, **parameters}
-        for key, value in values.items():
-            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-            args += ["-p", f"{key}:={text}"]
-        args += ["-r", f"__ns:={target.namespace}"]
-        self.args = args
-        self.log_path = log_path
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log_path, "wb")
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def last_line(self) -> str:
-        lines = [line for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
-        return lines[-1].strip() if lines else "(no output)"
-
-    def stop(self) -> None:
-        if self.alive():
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+def replay_node(target: ReplayTarget, weights: Path, log_path: Path, *, params_file: Path | None,
+                parameters: dict[str, object]) -> NodeProcess:
+    """``segmentation_node`` started as users start it (parameter file, weights, namespace) for ``target``."""
+    return NodeProcess(log_path, params_file=params_file, namespace=target.namespace,
+                       parameters={"weights": str(Path(weights).resolve()), "input_transport": target.kind,
+                                   **parameters})
 
 
 def _stamp(msg) -> int:
@@ -192,26 +112,11 @@ class Replayer:
     def __init__(self, targets: list[ReplayTarget]) -> None:
         self.targets = targets
         self._by_topic = {target.topic: index for index, target in enumerate(targets)}
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = Node("icnet_eval_replay", context=self.context)
+        self.client = BackgroundNode("icnet_eval_replay")
         self._answers: queue.Queue = queue.Queue()
         self._timings: dict[tuple[int, int], dict[str, float]] = {}
         self._timing_lock = threading.Lock()
-        self.publishers = []
-        self.subscriptions = []
-        for index, target in enumerate(targets):
-            msg_type = CompressedImage if target.kind == "compressed" else Image
-            self.publishers.append(self.node.create_publisher(msg_type, target.input_topic, SEND_QOS))
-            self.subscriptions.append(self.node.create_subscription(
-                Image, target.output_topic("class_mask"),
-                lambda msg, index=index: self._answers.put((index, time.monotonic(), msg)), RECEIVE_QOS))
-            self.node.create_subscription(DiagnosticArray, target.output_topic("timing"),
-                                          lambda msg, index=index: self._on_timing(index, msg), RECEIVE_QOS)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, name="icnet-eval-spin", daemon=True)
-        self._thread.start()
+        self.publishers, self.subscriptions = self.client.in_executor(self._create_entities)
         self._last_stamp = 0
         self._timed_out: set[tuple[int, int]] = set()
         self._probes: set[tuple[int, int]] = set()
@@ -219,11 +124,19 @@ class Replayer:
         self.timeout_s = 5.0
         self.stats = ReplayStats()
 
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except ExternalShutdownException:
-            pass
+    def _create_entities(self) -> tuple[list, list]:
+        """Per target its input publisher and class_mask subscription (and a timing subscription)."""
+        node = self.client.node
+        publishers, subscriptions = [], []
+        for index, target in enumerate(self.targets):
+            msg_type = CompressedImage if target.kind == "compressed" else Image
+            publishers.append(node.create_publisher(msg_type, target.input_topic, SEND_QOS))
+            subscriptions.append(node.create_subscription(
+                Image, target.output_topic("class_mask"),
+                lambda msg, index=index: self._answers.put((index, time.monotonic(), msg)), RECEIVE_QOS))
+            node.create_subscription(DiagnosticArray, target.output_topic("timing"),
+                                     lambda msg, index=index: self._on_timing(index, msg), RECEIVE_QOS)
+        return publishers, subscriptions
 
     def _on_timing(self, index: int, msg: DiagnosticArray) -> None:
         stamp = _stamp(msg)
@@ -232,10 +145,7 @@ class Replayer:
             self._timings[(index, stamp)] = values
 
     def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self._thread.join(5.0)
+        self.client.close()
 
     def wait_connected(self, timeout_s: float, processes: list[NodeProcess] = ()) -> None:
         """Until every input has a subscriber and every class_mask a publisher (or a node died)."""
@@ -243,7 +153,7 @@ class Replayer:
         while True:
             for process in processes:
                 if not process.alive():
-                    raise ReplayError(f"segmentation_node exited with code {process.process.returncode} before it "
+                    raise ReplayError(f"segmentation_node exited with code {process.returncode} before it "
                                       f"was ready: {process.last_line()} (log: {process.log_path})")
             missing = [t.input_topic for t, p in zip(self.targets, self.publishers) if p.get_subscription_count() == 0]
             missing += [t.output_topic("class_mask") for t, s in zip(self.targets, self.subscriptions)
@@ -270,7 +180,7 @@ class Replayer:
             now = time.monotonic()
             for process in processes:
                 if not process.alive():
-                    raise ReplayError(f"segmentation_node exited with code {process.process.returncode}: "
+                    raise ReplayError(f"segmentation_node exited with code {process.returncode}: "
                                       f"{process.last_line()} (log: {process.log_path})")
             if now > deadline:
                 topics = ", ".join(self.targets[i].output_topic("class_mask") for i in sorted(waiting))

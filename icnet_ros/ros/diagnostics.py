@@ -26,6 +26,69 @@ STAGES = ("decode", "upload", "preprocess", "inference", "postprocess", "downloa
 TIMING_KEYS = tuple(f"{stage}_ms" for stage in STAGES) + ("age_ms", "batch_size")
 MIB = 1024 * 1024
 
+# The keys of the statuses' values, as tools and tests read them. Input and output
+# (FrequencyStatus, TimeStampStatus of diagnostic_updater):
+EVENTS_IN_WINDOW = "Events in window"
+EVENTS_SINCE_STARTUP = "Events since startup"
+WINDOW_DURATION = "Duration of window (s)"
+ACTUAL_FREQUENCY = "Actual frequency (Hz)"
+SECONDS_SINCE_LAST_FRAME = "Seconds since last frame"
+TARGET_FREQUENCY = "Target frequency (Hz)"
+MIN_ACCEPTABLE_FREQUENCY = "Minimum acceptable frequency (Hz)"
+MAX_ACCEPTABLE_FREQUENCY = "Maximum acceptable frequency (Hz)"
+EARLIEST_DELAY = "Earliest timestamp delay:"
+LATEST_DELAY = "Latest timestamp delay:"
+EARLIEST_ACCEPTABLE_DELAY = "Earliest acceptable timestamp delay:"
+LATEST_ACCEPTABLE_DELAY = "Latest acceptable timestamp delay:"
+ZERO_STAMPS = "Frames with a zero stamp"
+STAMPS_BEFORE_CLOCK = "Frames before the clock started"
+FUTURE_STAMPS = "Frames stamped in the future"
+LATE_STAMPS = "Frames stamped too far in the past"
+# Pipeline:
+LIFECYCLE_STATE = "Lifecycle state"
+MODEL_LOADED = "Model loaded"
+DEVICE = "Device"
+PRECISION = "Precision"
+NETWORK_INPUT_SIZE = "Network input size"
+WEIGHTS = "Weights"
+LABEL_SET = "Label set"
+FRAMES_RECEIVED = "Frames received"
+FRAMES_PROCESSED = "Frames processed"
+FRAMES_DROPPED = "Frames dropped"
+FRAMES_REFUSED = "Frames refused"
+FRAMES_WITHOUT_CAMERA_INFO = "Frames without camera_info"
+INFERENCE_FAILURES = "Inference failures"
+FRAMES_IN_FLIGHT = "Frames in flight"
+FAILURES_SURVIVED = "Failures survived"
+BATCH_SIZE_P50 = "Batch size p50"
+BATCH_SIZE_MAX = "Batch size max"
+GPU_MEMORY = "GPU memory in use (MiB)"
+GPU_MEMORY_PEAK = "GPU memory peak (MiB)"
+PROCESS_MEMORY = "Process memory (MiB)"
+PROCESS_MEMORY_PEAK = "Process memory peak (MiB)"
+
+
+def refused_key(reason: str) -> str:
+    """The key of the frames refused for ``reason`` (``'Frames refused (undecodable)'``)."""
+    return f"{FRAMES_REFUSED} ({reason})"
+
+
+def survived_key(kind: str) -> str:
+    """The key of the failures of ``kind`` survived outside the frame path."""
+    return f"{FAILURES_SURVIVED} ({kind})"
+
+
+def stage_key(stage: str, label: str) -> str:
+    """The key of a stage's ``p50``, ``p95`` or ``max`` over the window (``'inference p50 (ms)'``)."""
+    return f"{stage} {label} (ms)"
+
+
+def refused_by_reason(values: dict[str, str]) -> dict[str, int]:
+    """The refusal counts per reason in a pipeline status's values (the inverse of :func:`refused_key`)."""
+    prefix = f"{FRAMES_REFUSED} ("
+    return {key[len(prefix):-1]: int(value) for key, value in values.items()
+            if key.startswith(prefix) and key.endswith(")")}
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -121,8 +184,8 @@ def _text(value: object) -> str:
 
 
 def _frequency(count: WindowedCount) -> list[tuple[str, object]]:
-    return [("Events in window", count.in_window), ("Events since startup", count.total),
-            ("Duration of window (s)", count.window_s), ("Actual frequency (Hz)", count.rate_hz)]
+    return [(EVENTS_IN_WINDOW, count.in_window), (EVENTS_SINCE_STARTUP, count.total),
+            (WINDOW_DURATION, count.window_s), (ACTUAL_FREQUENCY, count.rate_hz)]
 
 
 def status(name: str, level: bytes, message: str, hardware_id: str,
@@ -161,7 +224,7 @@ def report(prefix: str, stamp: Time, now: float, active_since: float | None,
         if input_hint:
             message += f" although a publisher is matched: {input_hint}"
     input_status = status(f"{prefix}: {task}input", level, message, hardware_id,
-                          _frequency(received) + [("Seconds since last frame", idle_s)])
+                          _frequency(received) + [(SECONDS_SINCE_LAST_FRAME, idle_s)])
 
     # Output: rate (target: answer every received frame) and delay at publish.
     earliest = delays.earliest_s if delays else math.nan
@@ -184,16 +247,16 @@ def report(prefix: str, stamp: Time, now: float, active_since: float | None,
         level, message = (DiagnosticStatus.WARN, f"output delay {latest:.3f} s exceeds "
                           f"max_output_delay_s {thresholds.max_output_delay_s:g}")
     output_status = status(f"{prefix}: {task}output", level, message, hardware_id, _frequency(processed) + [
-        ("Target frequency (Hz)", received.rate_hz),
-        ("Minimum acceptable frequency (Hz)",
+        (TARGET_FREQUENCY, received.rate_hz),
+        (MIN_ACCEPTABLE_FREQUENCY,
          max(thresholds.min_output_hz, thresholds.min_output_fraction * received.rate_hz)),
-        ("Maximum acceptable frequency (Hz)", math.inf),
-        ("Earliest timestamp delay:", earliest), ("Latest timestamp delay:", latest),
-        ("Earliest acceptable timestamp delay:", -1.0),
-        ("Latest acceptable timestamp delay:",
+        (MAX_ACCEPTABLE_FREQUENCY, math.inf),
+        (EARLIEST_DELAY, earliest), (LATEST_DELAY, latest),
+        (EARLIEST_ACCEPTABLE_DELAY, -1.0),
+        (LATEST_ACCEPTABLE_DELAY,
          thresholds.max_output_delay_s if thresholds.max_output_delay_s > 0 else math.inf),
-        ("Frames with a zero stamp", stamps.zero), ("Frames before the clock started", stamps.no_clock),
-        ("Frames stamped in the future", stamps.early), ("Frames stamped too far in the past", stamps.late),
+        (ZERO_STAMPS, stamps.zero), (STAMPS_BEFORE_CLOCK, stamps.no_clock),
+        (FUTURE_STAMPS, stamps.early), (LATE_STAMPS, stamps.late),
     ])
 
     # Pipeline: errors, counters, stage percentiles, the model and its memory.
@@ -205,25 +268,25 @@ def report(prefix: str, stamp: Time, now: float, active_since: float | None,
         level, message = (DiagnosticStatus.ERROR, f"refusing frames ({refused.in_window} in "
                           f"window): {', '.join(by_reason)}")
     pairs: list[tuple[str, object]] = [
-        ("Lifecycle state", node.lifecycle), ("Model loaded", node.model_loaded),
-        ("Device", model.device if model else "-"),
-        ("Precision", model.precision if model else "-"),
-        ("Network input size", "x".join(map(str, model.input_size)) if model else "-"),
-        ("Weights", model.weights if model else "-"), ("Label set", model.labels if model else "-"),
-        ("Frames received", received.total), ("Frames processed", processed.total),
-        ("Frames dropped", dropped.total), ("Frames refused", refused.total),
+        (LIFECYCLE_STATE, node.lifecycle), (MODEL_LOADED, node.model_loaded),
+        (DEVICE, model.device if model else "-"),
+        (PRECISION, model.precision if model else "-"),
+        (NETWORK_INPUT_SIZE, "x".join(map(str, model.input_size)) if model else "-"),
+        (WEIGHTS, model.weights if model else "-"), (LABEL_SET, model.labels if model else "-"),
+        (FRAMES_RECEIVED, received.total), (FRAMES_PROCESSED, processed.total),
+        (FRAMES_DROPPED, dropped.total), (FRAMES_REFUSED, refused.total),
     ]
-    pairs += [(f"Frames refused ({reason})", count) for reason, count in by_reason.items()]
-    pairs += [("Frames without camera_info", counters.without_camera_info.sample(now).total),
-              ("Inference failures", failures.total), ("Frames in flight", node.in_flight)]
-    pairs += [("Failures survived", sum(node.faults.values()))]
-    pairs += [(f"Failures survived ({kind})", count) for kind, count in node.faults.items()]
+    pairs += [(refused_key(reason), count) for reason, count in by_reason.items()]
+    pairs += [(FRAMES_WITHOUT_CAMERA_INFO, counters.without_camera_info.sample(now).total),
+              (INFERENCE_FAILURES, failures.total), (FRAMES_IN_FLIGHT, node.in_flight)]
+    pairs += [(FAILURES_SURVIVED, sum(node.faults.values()))]
+    pairs += [(survived_key(kind), count) for kind, count in node.faults.items()]
     batch = counters.batch_sizes.summary(now)
-    pairs += [("Batch size p50", batch.p50 if batch else math.nan),
-              ("Batch size max", batch.max if batch else math.nan)]
+    pairs += [(BATCH_SIZE_P50, batch.p50 if batch else math.nan),
+              (BATCH_SIZE_MAX, batch.max if batch else math.nan)]
     for stage, summary in counters.stages.summary(now).items():
         for label in ("p50", "p95", "max"):
-            pairs.append((f"{stage} {label} (ms)", getattr(summary, label) if summary else math.nan))
+            pairs.append((stage_key(stage, label), getattr(summary, label) if summary else math.nan))
     pairs += _memory(model, node.memory or {})
     pipeline_status = status(f"{prefix}: {task}pipeline", level, message, hardware_id, pairs)
 
@@ -236,9 +299,9 @@ def _memory(model: ModelInfo | None, memory: dict) -> list[tuple[str, object]]:
     process's resident memory instead, and the GPU keys say 0."""
     allocated, peak = (memory.get("allocated") or 0) / MIB, (memory.get("peak") or 0) / MIB
     if model is not None and model.device.startswith("cuda"):
-        return [("GPU memory in use (MiB)", allocated), ("GPU memory peak (MiB)", peak)]
-    return [("GPU memory in use (MiB)", 0.0), ("GPU memory peak (MiB)", 0.0),
-            ("Process memory (MiB)", allocated), ("Process memory peak (MiB)", peak)]
+        return [(GPU_MEMORY, allocated), (GPU_MEMORY_PEAK, peak)]
+    return [(GPU_MEMORY, 0.0), (GPU_MEMORY_PEAK, 0.0),
+            (PROCESS_MEMORY, allocated), (PROCESS_MEMORY_PEAK, peak)]
 
 
 def timing(prefix: str, header: Header, timings_ms: dict[str, float], age_ms: float,

@@ -155,8 +155,8 @@ def _run_offline(args, weights: Path, frames, evaluation, total: int) -> None:
 
 
 def _run_live(args, weights: Path | None, topics: list[str], bag: Bag, frames, evaluation, total: int) -> dict:
-    from icnet_ros.ros.bag_replay import (NodeProcess, Replayer, ReplayTarget, shipped_file,
-                                          use_shipped_profile)
+    from icnet_ros.ros.bag_replay import Replayer, ReplayTarget, replay_node
+    from icnet_ros.ros.node_process import NodeProcess, shipped_file, use_shipped_profile
 
     profile = use_shipped_profile()
     namespaces = args.node_namespace or (["/icnet_eval"] if len(topics) == 1 else
@@ -180,7 +180,7 @@ def _run_live(args, weights: Path | None, topics: list[str], bag: Bag, frames, e
                 parameters.update(warmup_height=size[0], warmup_width=size[1])
             args.output.mkdir(parents=True, exist_ok=True)
             for index, target in enumerate(targets):
-                processes.append(NodeProcess(target, weights, args.output / f"node{index}.log",
+                processes.append(replay_node(target, weights, args.output / f"node{index}.log",
                                              params_file=params_file, parameters=parameters))
             node_info["logs"] = [str(p.log_path) for p in processes]
             node_info["command"] = processes[0].args
@@ -297,7 +297,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         errors.append(WeightsError)
     if "icnet_ros.ros.bag_replay" in sys.modules:
         from icnet_ros.ros.bag_replay import ReplayError
-        errors.append(ReplayError)
+        from icnet_ros.ros.node_process import NodeProcessError
+        errors += [ReplayError, NodeProcessError]
     return tuple(errors)
 
 

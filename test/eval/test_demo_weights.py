@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 from eval_support import REPO
 
+from icnet_ros.ros.node_process import NodeProcess
 from icnet_ros.weights.demo import default_weights_path
 from icnet_ros.weights.weight_file import load_model
 
@@ -38,20 +35,15 @@ def test_demo_weights_load_and_record_their_heldout_score():
 @pytest.mark.ros
 def test_the_node_uses_them_without_weights_and_says_so(tmp_path, ros_isolation):
     """segmentation_node with the shipped parameter file (weights: '') loads the demo weights."""
-    log_path = tmp_path / "node.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "segmentation_node"), "--ros-args",
-                                    "--params-file", str(REPO / "config" / "icnet.yaml"), "-p", "cpu_threads:=1",
-                                    "-r", f"__ns:=/demo_weights_{os.getpid()}"],
-                                   stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = NodeProcess(tmp_path / "node.log", params_file=REPO / "config" / "icnet.yaml",
+                          parameters={"cpu_threads": 1}, namespace=f"/demo_weights_{os.getpid()}")
     try:
         deadline = time.monotonic() + 90.0
-        while "active: segmenting" not in log_path.read_text() and process.poll() is None:
-            assert time.monotonic() < deadline, f"the node did not become active:\n{log_path.read_text()}"
+        while "active: segmenting" not in process.log() and process.alive():
+            assert time.monotonic() < deadline, f"the node did not become active:\n{process.log()}"
             time.sleep(0.1)
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(20)
-    text = log_path.read_text()
+        process.stop(20)
+    text = process.log()
     assert f"using the demo weights {default_weights_path()}" in text, text
     assert "active: segmenting" in text and "Traceback" not in text

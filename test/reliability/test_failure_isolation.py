@@ -23,6 +23,11 @@ from ros_harness import rgb_message, same_header, values_of, wait_until
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from icnet_ros.ros.diagnostics import (EARLIEST_DELAY, FRAMES_DROPPED, FRAMES_IN_FLIGHT, FRAMES_PROCESSED,
+                                       FRAMES_RECEIVED, FRAMES_REFUSED, FUTURE_STAMPS, INFERENCE_FAILURES,
+                                       LATEST_DELAY, SECONDS_SINCE_LAST_FRAME, STAMPS_BEFORE_CLOCK,
+                                       ZERO_STAMPS, survived_key)
+
 pytestmark = pytest.mark.ros
 
 FAULTY_NODE = [sys.executable, str(Path(__file__).with_name("faulty_node.py"))]
@@ -68,9 +73,9 @@ def pipeline(node, predicate=lambda values: True) -> dict[str, str]:
 
 def balanced(values: dict[str, str]) -> bool:
     """Every received frame is processed, dropped, refused or failed (and in flight: 0)."""
-    return (int(values["Frames received"]) == int(values["Frames processed"]) + int(values["Frames dropped"])
-            + int(values["Frames refused"]) + int(values["Inference failures"])
-            and values["Frames in flight"] == "0")
+    return (int(values[FRAMES_RECEIVED]) == int(values[FRAMES_PROCESSED]) + int(values[FRAMES_DROPPED])
+            + int(values[FRAMES_REFUSED]) + int(values[INFERENCE_FAILURES])
+            and values[FRAMES_IN_FLIGHT] == "0")
 
 
 def change_state(node, transition: int) -> bool:
@@ -96,15 +101,15 @@ def test_failing_callbacks_publishes_decodes_and_takes_are_survived(start, tiny_
     good = serialize_message(frame(node, "cdr")[1])
     for failures, frame_id in enumerate(("decode_fails", "decode_oom", "publish_fails"), 1):
         node.send(frame(node, frame_id)[1])
-        pipeline(node, lambda v: int(v["Inference failures"]) == failures)
+        pipeline(node, lambda v: int(v[INFERENCE_FAILURES]) == failures)
         answered(node)
     # Undeliverable messages: the middleware's take fails. Which callback of the executor's
     # thread next finds the error it left depends on the scheduling, so a loaded machine may
     # need more than one round before a take is counted.
     def counted(v: dict[str, str]) -> bool:
-        return (int(v.get("Failures survived (take)", 0)) > 0
-                and int(v.get("Failures survived (subscription count)", 0)) > 0
-                and int(v.get("Failures survived (diagnostics timer)", 0)) > 0)
+        return (int(v.get(survived_key("take"), 0)) > 0
+                and int(v.get(survived_key("subscription count"), 0)) > 0
+                and int(v.get(survived_key("diagnostics timer"), 0)) > 0)
 
     for _ in range(10):
         for cut in (9, len(good) // 2, len(good) - 9):
@@ -114,7 +119,7 @@ def test_failing_callbacks_publishes_decodes_and_takes_are_survived(start, tiny_
         if counted(values):
             break
     values = pipeline(node, counted)
-    assert values["Inference failures"] == "3"      # the two decodes and the publish
+    assert values[INFERENCE_FAILURES] == "3"      # the two decodes and the publish
     assert balanced(values), values
     answered(node, "last")
     log = node.process.log()
@@ -154,7 +159,7 @@ def test_a_deactivate_whose_join_times_out_keeps_the_next_activation_serving(sta
     node = start(tiny_weights, parameters={**PARAMETERS, "pipeline_depth": 2}, name="stall",
                            command=faulty("stall"))
     node.send(frame(node, "stall")[1])
-    wait_until(lambda: int(pipeline(node)["Frames received"]) >= 2, 30, "the stalling frame to arrive")
+    wait_until(lambda: int(pipeline(node)[FRAMES_RECEIVED]) >= 2, 30, "the stalling frame to arrive")
     assert change_state(node, Transition.TRANSITION_DEACTIVATE)
     assert "did not stop in 1 s" in node.process.log()
     assert change_state(node, Transition.TRANSITION_ACTIVATE)
@@ -228,12 +233,12 @@ def test_one_cameras_failed_batch_leaves_the_other_camera_ok(ros_client, ros_env
         publishers["left"].publish(rgb_message(Header(stamp=ros_client.now().to_msg(), frame_id="fail"),
                                                np.zeros((24, 32, 3), np.uint8)))
         diagnostics.clear()
-        wait_until(lambda: values_of(statuses()["left pipeline"])["Inference failures"] == "1", 30,
+        wait_until(lambda: values_of(statuses()["left pipeline"])[INFERENCE_FAILURES] == "1", 30,
                    "the failure to be counted")
         current = statuses()
         assert current["left pipeline"].level == DiagnosticStatus.ERROR
         assert current["right pipeline"].level == DiagnosticStatus.OK, current["right pipeline"].message
-        assert values_of(current["right pipeline"])["Inference failures"] == "0"
+        assert values_of(current["right pipeline"])[INFERENCE_FAILURES] == "0"
         assert answer("left", "after") and answer("right", "after")
         diagnostics.clear()
         wait_until(lambda: all(balanced(values_of(statuses()[f"{side} pipeline"])) for side in publishers),
@@ -252,12 +257,12 @@ def test_sim_time_without_a_clock_keeps_diagnostics_and_counts_unaged_frames(sta
     timer), frames are answered, their age is not made up (counted as before the clock)."""
     node = start(tiny_weights, parameters={**PARAMETERS, "use_sim_time": True}, name="sim_time")
     answered(node)
-    values = pipeline(node, lambda v: int(v["Frames processed"]) >= 2)
-    assert int(values["Frames processed"]) >= 2
+    values = pipeline(node, lambda v: int(v[FRAMES_PROCESSED]) >= 2)
+    assert int(values[FRAMES_PROCESSED]) >= 2
     output = values_of(node.status("output"))
-    assert int(output["Frames before the clock started"]) == int(values["Frames processed"])
-    assert output["Latest timestamp delay:"] == "nan"
-    stale = node.status("input", lambda v: float(v["Seconds since last frame"]) >= 0.5)
+    assert int(output[STAMPS_BEFORE_CLOCK]) == int(values[FRAMES_PROCESSED])
+    assert output[LATEST_DELAY] == "nan"
+    stale = node.status("input", lambda v: float(v[SECONDS_SINCE_LAST_FRAME]) >= 0.5)
     assert stale.level == DiagnosticStatus.WARN
     assert balanced(pipeline(node, balanced))
     stop(node)
@@ -277,13 +282,13 @@ def test_zero_and_future_stamps_are_counted_not_aged(start, tiny_weights):
     diagnostics.clear()
     node.send(rgb_message(header, np.zeros((24, 32, 3), np.uint8)))
     assert same_header(node.answer(header).header, header)
-    warned = node.status("output", lambda v: v["Frames stamped in the future"] == "1", fresh=False)
+    warned = node.status("output", lambda v: v[FUTURE_STAMPS] == "1", fresh=False)
     output = values_of(warned)
-    assert output["Frames with a zero stamp"] == "1"
+    assert output[ZERO_STAMPS] == "1"
     future = [s for m in diagnostics.messages for s in m.status
               if s.name == warned.name and "in the future" in s.message]
     assert future and future[0].level == DiagnosticStatus.WARN
-    assert abs(float(values_of(future[0])["Earliest timestamp delay:"]) + 60) < 5
+    assert abs(float(values_of(future[0])[EARLIEST_DELAY]) + 60) < 5
     stop(node, signal.SIGTERM)
 
 
@@ -346,7 +351,7 @@ def test_a_signal_at_any_moment_exits_0(start, tiny_weights, ros_environment, tm
     node = start(tiny_weights, parameters=PARAMETERS, name=moment, command=faults)
     if moment == "deactivating":
         node.send(frame(node, "stall")[1])
-        wait_until(lambda: int(pipeline(node)["Frames received"]) >= 2, 30, "the stalling frame")
+        wait_until(lambda: int(pipeline(node)[FRAMES_RECEIVED]) >= 2, 30, "the stalling frame")
         threading.Thread(target=change_state, args=(node, Transition.TRANSITION_DEACTIVATE),
                          daemon=True).start()
         wait_until(lambda: "deactivating:" in node.process.log(), 30, "the deactivate to begin")

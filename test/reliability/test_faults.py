@@ -12,7 +12,6 @@ import os
 import resource
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,10 @@ from ros_harness import image_message, rgb_message, same_header, values_of, wait
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from icnet_ros.ros.diagnostics import (ACTUAL_FREQUENCY, FRAMES_PROCESSED, FRAMES_REFUSED,
+                                       INFERENCE_FAILURES, SECONDS_SINCE_LAST_FRAME)
 from icnet_ros.ros.image_messages import image_array
+from icnet_ros.ros.node_process import NodeProcess
 from icnet_ros.weights.labels import CITYSCAPES
 from icnet_ros.runtime.visualization import blend
 
@@ -50,29 +52,22 @@ CYCLES, SETTLE = 15, 5       # the soak tool runs 100 (docs/reliability.md)
 GROWTH_LIMIT_PERCENT = 2.0
 
 
-class Camera:
+class Camera(NodeProcess):
     """``camera_process.py`` publishing on the node's input until stopped or killed."""
 
     def __init__(self, name: str, topic: str, log_dir: Path) -> None:
+        super().__init__(log_dir / f"camera_{name}.log", command=[sys.executable, str(CAMERA), topic, name,
+                                                                  str(RATE_HZ)],
+                         environment={"PYTHONPATH": os.pathsep.join(filter(None, sys.path))})
         self.name = name
-        self._log = open(log_dir / f"camera_{name}.log", "wb")
-        self.process = subprocess.Popen([sys.executable, str(CAMERA), topic, name, str(RATE_HZ)],
-                                        stdout=self._log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))})
 
     def kill(self) -> None:
         """SIGKILL: the driver crashes without a goodbye."""
         self.process.kill()
         self.process.wait(10)
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
+    def stop(self, timeout: float = 5.0) -> None:
+        super().stop(timeout)
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +113,8 @@ def test_a_frame_stamped_before_1970_is_answered_without_errors(node):
     header = Header(stamp=Time(sec=-5, nanosec=999_999_999), frame_id="broken_clock")
     node.send(rgb_message(header, np.zeros((20, 30, 3), np.uint8)))
     assert same_header(node.answer(header).header, header)
-    values = pipeline(node, lambda v: int(v["Frames processed"]) > int(before["Frames processed"]))
-    assert values["Inference failures"] == before["Inference failures"]
+    values = pipeline(node, lambda v: int(v[FRAMES_PROCESSED]) > int(before[FRAMES_PROCESSED]))
+    assert values[INFERENCE_FAILURES] == before[INFERENCE_FAILURES]
 
 
 def test_parameters_change_while_frames_stream(node, cameras):
@@ -179,8 +174,8 @@ def test_parameters_change_while_frames_stream(node, cameras):
         for collector in collectors.values():
             collector.close()
     after = pipeline(node)
-    assert after["Inference failures"] == before["Inference failures"]
-    assert after["Frames refused"] == before["Frames refused"]
+    assert after[INFERENCE_FAILURES] == before[INFERENCE_FAILURES]
+    assert after[FRAMES_REFUSED] == before[FRAMES_REFUSED]
     log = node.process.log()[log_before:]
     assert "ERROR" not in log and "Traceback" not in log, log
 
@@ -192,23 +187,23 @@ def test_camera_stops_then_another_publisher_takes_over(node, cameras):
     input_name = f"{node.prefix}: input"
     first = cameras("first")
     wait_until(lambda: from_camera(node, "first"), 30, "a mask of the first camera")
-    assert node.status("input", lambda v: float(v["Seconds since last frame"]) < STALE_AFTER_S).level \
+    assert node.status("input", lambda v: float(v[SECONDS_SINCE_LAST_FRAME]) < STALE_AFTER_S).level \
         == DiagnosticStatus.OK
     first.kill()
     node.diagnostics.clear()
-    stale = node.status("input", lambda v: float(v["Seconds since last frame"]) >= STALE_AFTER_S, fresh=False)
+    stale = node.status("input", lambda v: float(v[SECONDS_SINCE_LAST_FRAME]) >= STALE_AFTER_S, fresh=False)
     assert stale.level == DiagnosticStatus.WARN and stale.message.startswith("no frame for")
     reports = [s for m in node.diagnostics.messages for s in m.status if s.name == input_name]
-    early = [s for s in reports if float(values_of(s)["Seconds since last frame"]) < STALE_AFTER_S
+    early = [s for s in reports if float(values_of(s)[SECONDS_SINCE_LAST_FRAME]) < STALE_AFTER_S
              and s.level != DiagnosticStatus.OK]
     assert not early, "the input warned before stale_after_s"
     node.process.assert_alive()
 
     cameras("second")
     wait_until(lambda: len(from_camera(node, "second")) >= 5, 30, "masks of the second camera")
-    assert node.status("input", lambda v: float(v["Seconds since last frame"]) < STALE_AFTER_S).level \
+    assert node.status("input", lambda v: float(v[SECONDS_SINCE_LAST_FRAME]) < STALE_AFTER_S).level \
         == DiagnosticStatus.OK
-    output = node.status("output", lambda v: float(v["Actual frequency (Hz)"]) >= DEFAULTS["min_output_hz"])
+    output = node.status("output", lambda v: float(v[ACTUAL_FREQUENCY]) >= DEFAULTS["min_output_hz"])
     assert output.level == DiagnosticStatus.OK, output.message
 
 
@@ -228,12 +223,12 @@ def test_a_frame_the_host_has_no_memory_for_is_skipped_and_the_node_recovers(nod
     resource.prlimit(pid, resource.RLIMIT_AS, (limit, hard))
     try:
         node.send(big)
-        failed = node.status("pipeline", lambda v: int(v["Inference failures"]) > int(before["Inference failures"]))
+        failed = node.status("pipeline", lambda v: int(v[INFERENCE_FAILURES]) > int(before[INFERENCE_FAILURES]))
     finally:
         resource.prlimit(pid, resource.RLIMIT_AS, (soft, hard))
     values = values_of(failed)
-    assert int(values["Inference failures"]) == int(before["Inference failures"]) + 1
-    assert values["Frames refused"] == before["Frames refused"]
+    assert int(values[INFERENCE_FAILURES]) == int(before[INFERENCE_FAILURES]) + 1
+    assert values[FRAMES_REFUSED] == before[FRAMES_REFUSED]
     assert failed.level == DiagnosticStatus.ERROR and "out of memory" in failed.message, failed.message
     assert "inference failed: EngineError: out of memory on cpu" in node.process.log()
     assert not [m for m in node.class_mask.messages if same_header(m.header, header)]

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import array
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -15,19 +12,17 @@ from typing import Any, Callable
 
 import cv2
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from icnet_ros.ros.background_node import BackgroundNode
+from icnet_ros.ros.node_process import NodeProcess
+
 REPO = Path(__file__).resolve().parents[2]
 PARAMS_FILE = REPO / "config" / "icnet.yaml"
 FASTDDS_PROFILE = REPO / "config" / "fastdds_shm.xml"
-EXECUTABLE = Path(sys.executable).parent / "segmentation_node"
 START_TIMEOUT_S = 90.0     # import torch, load, warm up on a loaded two-core machine
 ANSWER_TIMEOUT_S = 20.0
 EXIT_WAIT_S = 30.0         # after SIGINT/SIGTERM (about 1-2 s on a quiet machine)
@@ -92,27 +87,11 @@ class Collector:
         self._client.in_executor(lambda: self._client.node.destroy_subscription(self.subscription))
 
 
-class RosClient:
-    """An rclpy node in the test process, spun by a background executor.
-
-    Entities are created and destroyed by the executor's own thread (``in_executor``):
-    destroying a subscription while another thread builds a wait set with it fails.
-    """
+class RosClient(BackgroundNode):
+    """An rclpy node in the test process, spun by a background executor (entities made in its thread)."""
 
     def __init__(self, name: str = "icnet_test_client") -> None:
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = Node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self._thread.start()
-
-    def in_executor(self, function: Callable[[], Any], timeout: float = 20.0) -> Any:
-        """Run ``function`` in the executor's thread and return its result."""
-        task = self.executor.create_task(function)
-        wait_until(task.done, timeout, "a task in the executor", interval=0.005)
-        return task.result()
+        super().__init__(name)
 
     def now(self):
         return self.node.get_clock().now()
@@ -134,15 +113,9 @@ class RosClient:
         finally:
             self.in_executor(lambda: self.node.destroy_client(client))
 
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self._thread.join(5.0)
 
-
-class SegmenterProcess:
-    """``segmentation_node`` started as users start it, logging to a file."""
+class SegmenterProcess(NodeProcess):
+    """``segmentation_node`` started as users start it, logging to ``log_dir/<name>.log``."""
 
     def __init__(self, log_dir: Path, *, weights: Path | str | None, params_file: bool = True,
                  parameters: dict[str, Any] | None = None, namespace: str = "",
@@ -150,63 +123,28 @@ class SegmenterProcess:
                  command: list[str] | None = None) -> None:
         """``command``: what to run instead of the installed executable (it gets the same
         ``--ros-args``), e.g. the node with a fault injected."""
-        args = [*(command or [str(EXECUTABLE)]), "--ros-args"]
-        if params_file:
-            args += ["--params-file", str(PARAMS_FILE)]
         values = dict(parameters or {})
         if weights is not None:
             values["weights"] = str(weights)
-        for key, value in values.items():
-            text = ("true" if value else "false") if isinstance(value, bool) else str(value) or "''"
-            args += ["-p", f"{key}:={text}"]
-        if namespace:
-            args += ["-r", f"__ns:=/{namespace.strip('/')}"]
-        for source, target in (remaps or {}).items():
-            args += ["-r", f"{source}:={target}"]
-        self.args = args
-        self.log_path = log_dir / f"{name}.log"
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
+        super().__init__(log_dir / f"{name}.log", command=command,
+                         params_file=PARAMS_FILE if params_file else None, parameters=values,
+                         namespace=namespace, remaps=remaps)
 
     def assert_alive(self) -> None:
         if not self.alive():
-            raise AssertionError(f"segmentation_node exited with {self.process.returncode}:\n{self.log()}")
-
-    def send_signal(self, signum: int) -> None:
-        self.process.send_signal(signum)
+            raise AssertionError(f"segmentation_node exited with {self.returncode}:\n{self.log()}")
 
     def exit_on(self, signum: int) -> float:
         """Send ``signum``; the node must exit with status 0 and no traceback. Returns the
         seconds it took, printed: a bound on them is a figure, not a test (loaded machines)."""
-        start = time.monotonic()
-        self.send_signal(signum)
-        try:
-            code = self.process.wait(EXIT_WAIT_S)
-        except subprocess.TimeoutExpired:
+        code, elapsed = self.exit_after(signum, EXIT_WAIT_S)
+        if code is None:
             raise AssertionError(f"still running {EXIT_WAIT_S:g} s after {signal.Signals(signum).name}:\n"
-                                 f"{self.log()}") from None
-        elapsed = time.monotonic() - start
+                                 f"{self.log()}")
         print(f"\n{signal.Signals(signum).name}: exit {code} in {elapsed:.2f} s")
         assert code == 0, self.log()
         assert "Traceback" not in self.log(), self.log()
         return elapsed
-
-    def stop(self) -> None:
-        if self.alive():
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self._log.close()
 
 
 class Segmenter:

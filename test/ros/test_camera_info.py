@@ -13,6 +13,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from icnet_ros.ros.camera_info import CalibrationsByStamp, camera_info_topic
+from icnet_ros.ros.diagnostics import FRAMES_PROCESSED, FRAMES_WITHOUT_CAMERA_INFO
 
 pytestmark = pytest.mark.ros
 
@@ -83,10 +84,10 @@ def test_each_mask_comes_with_the_calibration_of_its_own_stamp(node):
         for index in (1, 2, 4, 5):
             assert (sent[index].stamp.sec, sent[index].stamp.nanosec) not in paired
         assert all(m.k[0] < 900.0 for m in infos.messages)
-        without = int(before["Frames without camera_info"]) + 4
-        values = values_of(node.status("pipeline", lambda v: int(v["Frames processed"])
-                                       >= int(before["Frames processed"]) + 7))
-        assert int(values["Frames without camera_info"]) == without
+        without = int(before[FRAMES_WITHOUT_CAMERA_INFO]) + 4
+        values = values_of(node.status("pipeline", lambda v: int(v[FRAMES_PROCESSED])
+                                       >= int(before[FRAMES_PROCESSED]) + 7))
+        assert int(values[FRAMES_WITHOUT_CAMERA_INFO]) == without
     finally:
         for collector in (infos, overlay, overlay_infos):
             collector.close()

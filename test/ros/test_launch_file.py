@@ -19,6 +19,8 @@ import yaml
 from launch_harness import RosCommand, parameters, topics_of, wait_for_node_name
 from ros_harness import FASTDDS_PROFILE, Segmenter, rgb_message, values_of
 
+from icnet_ros.ros.diagnostics import DEVICE, PRECISION, WEIGHTS
+
 pytestmark = pytest.mark.ros
 
 NODE = "icnet_segmenter"
@@ -97,7 +99,7 @@ def test_front_arguments_override_the_params_file(front, tiny_weights):
     assert values == {"weights": str(tiny_weights), "device": "cpu", "precision": "bf16",
                       "overlay_alpha": 0.25, "diagnostics_period_s": 0.5, "use_sim_time": False}
     status = values_of(front.segmenter.status("pipeline"))
-    assert (status["Device"], status["Precision"], status["Weights"]) == ("cpu", "bf16", tiny_weights.name)
+    assert (status[DEVICE], status[PRECISION], status[WEIGHTS]) == ("cpu", "bf16", tiny_weights.name)
 
 
 def test_front_node_runs_with_the_fastdds_profile_argument(front):

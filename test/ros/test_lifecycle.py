@@ -9,6 +9,9 @@ from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from ros_harness import rgb_message, values_of, wait_until
 
+from icnet_ros.ros.diagnostics import (FRAMES_IN_FLIGHT, FRAMES_PROCESSED, LIFECYCLE_STATE, MODEL_LOADED,
+                                       PROCESS_MEMORY, WEIGHTS)
+
 pytestmark = pytest.mark.ros
 
 
@@ -22,7 +25,7 @@ def state(node) -> int:
 
 
 def pipeline_when(node, lifecycle: str) -> dict[str, str]:
-    return values_of(node.status("pipeline", lambda v: v["Lifecycle state"] == lifecycle))
+    return values_of(node.status("pipeline", lambda v: v[LIFECYCLE_STATE] == lifecycle))
 
 
 def inputs(node) -> dict[str, int]:
@@ -45,18 +48,18 @@ def node(start_segmenter, tiny_weights):
 
 
 def test_deactivate_pauses_and_keeps_the_model_loaded(node):
-    assert pipeline_when(node, "active")["Model loaded"] == "True"
+    assert pipeline_when(node, "active")[MODEL_LOADED] == "True"
     assert inputs(node) == {"image": 1, "camera_info": 1}
     transition(node, Transition.TRANSITION_DEACTIVATE)
     assert state(node) == State.PRIMARY_STATE_INACTIVE
     wait_until(lambda: inputs(node) == {"image": 0, "camera_info": 0}, 10, "the input subscriptions to go")
     values = pipeline_when(node, "inactive")
-    assert values["Model loaded"] == "True" and values["Frames in flight"] == "0"
-    assert values["Weights"] != "-"
+    assert values[MODEL_LOADED] == "True" and values[FRAMES_IN_FLIGHT] == "0"
+    assert values[WEIGHTS] != "-"
     # Nothing is published while inactive: the outputs' publishers are deactivated.
-    processed = int(values["Frames processed"])
+    processed = int(values[FRAMES_PROCESSED])
     node.send(rgb_message(node.header("while_inactive"), np.zeros((30, 40, 3), np.uint8)))
-    assert int(pipeline_when(node, "inactive")["Frames processed"]) == processed
+    assert int(pipeline_when(node, "inactive")[FRAMES_PROCESSED]) == processed
     assert "inactive: model kept loaded and warm" in node.process.log()
 
     transition(node, Transition.TRANSITION_ACTIVATE)
@@ -70,14 +73,14 @@ def test_cleanup_releases_the_model_and_configure_loads_it_again(node):
     transition(node, Transition.TRANSITION_CLEANUP)
     assert state(node) == State.PRIMARY_STATE_UNCONFIGURED
     values = pipeline_when(node, "unconfigured")
-    assert values["Model loaded"] == "False" and values["Weights"] == "-"
+    assert values[MODEL_LOADED] == "False" and values[WEIGHTS] == "-"
     graph = node.client.node
     wait_until(lambda: not graph.get_publishers_info_by_topic(node.topic("class_mask")), 10,
                "the output publishers to go")
     assert not graph.get_publishers_info_by_topic(node.topic("class_mask/camera_info"))
 
     transition(node, Transition.TRANSITION_CONFIGURE)
-    assert pipeline_when(node, "inactive")["Model loaded"] == "True"
+    assert pipeline_when(node, "inactive")[MODEL_LOADED] == "True"
     transition(node, Transition.TRANSITION_ACTIVATE)
     node.wait_active()
     assert_serves(node, "after_configure")
@@ -90,9 +93,9 @@ def test_release_on_deactivate_frees_the_model_and_activate_reloads_it(start_seg
                            parameters={"diagnostics_period_s": 0.25, "release_on_deactivate": True})
     transition(node, Transition.TRANSITION_DEACTIVATE)
     values = pipeline_when(node, "inactive")
-    assert values["Model loaded"] == "False" and values["Process memory (MiB)"] == "0"
+    assert values[MODEL_LOADED] == "False" and values[PROCESS_MEMORY] == "0"
     assert "inactive: model released" in node.process.log()
     transition(node, Transition.TRANSITION_ACTIVATE)
     node.wait_active()
     assert_serves(node, "reloaded")
-    assert pipeline_when(node, "active")["Model loaded"] == "True"
+    assert pipeline_when(node, "active")[MODEL_LOADED] == "True"

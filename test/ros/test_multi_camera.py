@@ -13,6 +13,7 @@ from ros_harness import (RELIABLE, SegmenterProcess, rgb_message, same_header, v
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from icnet_ros.ros.diagnostics import BATCH_SIZE_MAX, BATCH_SIZE_P50, FRAMES_PROCESSED
 from icnet_ros.ros.image_messages import image_array
 from icnet_ros.runtime.engine import SegmentationEngine
 
@@ -125,11 +126,11 @@ def test_frames_sent_together_share_a_forward_pass_and_come_back_per_camera(two_
     diagnostics.clear()
     wait_until(reported, 15, "per-camera diagnostics")
     assert "multi/icnet_segmenter: pipeline" not in statuses
-    assert statuses["multi/icnet_segmenter: rear pipeline"]["Frames processed"] == "2"
-    assert statuses["multi/icnet_segmenter: rear pipeline"]["Batch size max"] == "2"
-    assert statuses["multi/icnet_segmenter: rear pipeline"]["Batch size p50"] == "1.5"
+    assert statuses["multi/icnet_segmenter: rear pipeline"][FRAMES_PROCESSED] == "2"
+    assert statuses["multi/icnet_segmenter: rear pipeline"][BATCH_SIZE_MAX] == "2"
+    assert statuses["multi/icnet_segmenter: rear pipeline"][BATCH_SIZE_P50] == "1.5"
     front = statuses["multi/icnet_segmenter: front pipeline"]
-    assert int(front["Frames processed"]) >= 2 and front["Batch size max"] == "2"
+    assert int(front[FRAMES_PROCESSED]) >= 2 and front[BATCH_SIZE_MAX] == "2"
     process.assert_alive()
 
 

@@ -1,10 +1,13 @@
 """The node's parts that need no DDS: parameters and their file, QoS, the latest-frame slot,
-image messages, and the shipped Fast DDS and rviz2 configurations."""
+image messages, diagnostics keys, the node-process command line, and the shipped Fast DDS and rviz2 configurations."""
 
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import threading
+import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -14,8 +17,10 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, ReliabilityPolicy
 from ros_harness import FASTDDS_PROFILE, PARAMS_FILE, REPO
 from std_msgs.msg import Header
 
+from icnet_ros.ros import diagnostics
 from icnet_ros.ros.image_messages import image_array, image_msg
 from icnet_ros.ros.latest_frame import LatestSlot
+from icnet_ros.ros.node_process import NodeProcess, ros_arguments
 from icnet_ros.ros.parameters import (DEFAULT_WEIGHTS, PARAMETERS, SPECS, ConfigurationError, RuntimeSettings,
                                       check_read_only, readable_file, weights_path)
 from icnet_ros.ros.qos import qos_profile
@@ -146,3 +151,54 @@ def test_rviz_config_shows_input_overlay_and_colour_mask_and_a_camera_view():
     assert shown == [("rviz_default_plugins/Image", "image"), ("rviz_default_plugins/Image", "overlay"),
                      ("rviz_default_plugins/Image", "color_mask"),
                      ("rviz_default_plugins/Camera", "color_mask")]   # + color_mask/camera_info
+
+
+def test_rate_and_delay_keys_are_the_ones_diagnostic_updater_tools_read():
+    """FrequencyStatus and TimeStampStatus of diagnostic_updater name their values so (its
+    update_functions); rqt_runtime_monitor and aggregators read them by these names."""
+    assert (diagnostics.EVENTS_IN_WINDOW, diagnostics.EVENTS_SINCE_STARTUP, diagnostics.WINDOW_DURATION,
+            diagnostics.ACTUAL_FREQUENCY, diagnostics.TARGET_FREQUENCY, diagnostics.MIN_ACCEPTABLE_FREQUENCY,
+            diagnostics.MAX_ACCEPTABLE_FREQUENCY) == (
+        "Events in window", "Events since startup", "Duration of window (s)", "Actual frequency (Hz)",
+        "Target frequency (Hz)", "Minimum acceptable frequency (Hz)", "Maximum acceptable frequency (Hz)")
+    assert (diagnostics.EARLIEST_DELAY, diagnostics.LATEST_DELAY, diagnostics.EARLIEST_ACCEPTABLE_DELAY,
+            diagnostics.LATEST_ACCEPTABLE_DELAY) == (
+        "Earliest timestamp delay:", "Latest timestamp delay:", "Earliest acceptable timestamp delay:",
+        "Latest acceptable timestamp delay:")
+
+
+def test_refusals_per_reason_are_read_back_from_a_pipeline_status():
+    values = {"Frames refused": "5", "Frames refused (undecodable)": "3", "Frames refused (too large)": "2",
+              "Frames received": "9", "Failures survived (take)": "1"}
+    assert diagnostics.refused_key("undecodable") == "Frames refused (undecodable)"
+    assert diagnostics.refused_by_reason(values) == {"undecodable": 3, "too large": 2}
+
+
+def test_node_command_line_from_parameters_namespace_and_remaps():
+    assert ros_arguments(params_file="config/icnet.yaml", parameters={"weights": "w.safetensors", "autostart": False,
+                                                                      "cpu_threads": 1, "labels_file": ""},
+                         namespace="cam/", remaps={"image": "/camera/image_raw"}) == [
+        "--ros-args", "--params-file", "config/icnet.yaml", "-p", "weights:=w.safetensors", "-p", "autostart:=false",
+        "-p", "cpu_threads:=1", "-p", "labels_file:=''", "-r", "__ns:=/cam", "-r", "image:=/camera/image_raw"]
+    assert ros_arguments(namespace="/") == ["--ros-args"]
+
+
+def test_node_process_logs_and_stops_with_sigint(tmp_path):
+    """A stand-in node (Python that prints its arguments and sleeps): its log, and SIGINT ending it."""
+    script = ("import os, sys, time; print(os.environ['ICNET_TEST_VARIABLE'], flush=True); "
+              "print('args', sys.argv[1:], flush=True); time.sleep(120)")
+    process = NodeProcess(tmp_path / "logs" / "stand_in.log", command=[sys.executable, "-c", script],
+                          parameters={"answer": 42}, environment={"ICNET_TEST_VARIABLE": "set"})
+    try:
+        deadline = time.monotonic() + 60
+        while "args" not in process.log():
+            assert process.alive() and time.monotonic() < deadline, process.log()
+            time.sleep(0.05)
+        assert process.log().splitlines()[0] == "set"
+        assert process.last_line() == "args ['--ros-args', '-p', 'answer:=42']"
+        assert process.returncode is None
+        code, _ = process.exit_after(signal.SIGINT, 60)
+        # Python ends an uncaught KeyboardInterrupt by SIGINT itself.
+        assert code == -signal.SIGINT and "KeyboardInterrupt" in process.log() and not process.alive()
+    finally:
+        process.stop()

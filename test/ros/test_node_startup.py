@@ -13,6 +13,7 @@ import yaml
 from rcl_interfaces.srv import GetParameters
 from ros_harness import SegmenterProcess, compressed_message, rgb_message, same_header, values_of
 
+from icnet_ros.ros.diagnostics import FRAMES_REFUSED, LABEL_SET, NETWORK_INPUT_SIZE, WEIGHTS, refused_key
 from icnet_ros.ros.image_messages import image_array
 
 pytestmark = pytest.mark.ros
@@ -26,8 +27,8 @@ def test_starts_from_a_weight_file_alone(start_segmenter, tiny_weights):
     mask = node.answer(header)
     assert (mask.height, mask.width, mask.encoding) == (48, 80, "mono8")
     values = values_of(node.status("pipeline"))
-    assert values["Network input size"] == "65x129"    # the tiny weights' metadata
-    assert values["Weights"] == tiny_weights.name
+    assert values[NETWORK_INPUT_SIZE] == "65x129"    # the tiny weights' metadata
+    assert values[WEIGHTS] == tiny_weights.name
     node.process.exit_on(signal.SIGINT)
 
 
@@ -54,8 +55,8 @@ def test_compressed_input_in_a_namespace_with_a_custom_label_set(start_segmenter
         assert (mask.height, mask.width) == (60, 90) and image_array(mask).max() < 19
 
     node.send(compressed_message(node.header("garbage"), "jpeg", b"\xff\xd8 definitely not a jpeg"))
-    values = values_of(node.status("pipeline", lambda v: v.get("Frames refused (undecodable)") == "1"))
-    assert values["Frames refused"] == "1" and values["Label set"] == "custom (19 classes)"
+    values = values_of(node.status("pipeline", lambda v: v.get(refused_key("undecodable")) == "1"))
+    assert values[FRAMES_REFUSED] == "1" and values[LABEL_SET] == "custom (19 classes)"
     header = node.header("after_garbage")
     _, data = cv2.imencode(".png", bgr)
     node.send(compressed_message(header, "png", data.tobytes()))

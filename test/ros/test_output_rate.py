@@ -10,6 +10,8 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 from ros_harness import image_message, rgb_message, values_of
 
+from icnet_ros.ros.diagnostics import ACTUAL_FREQUENCY, MIN_ACCEPTABLE_FREQUENCY, TARGET_FREQUENCY
+
 pytestmark = pytest.mark.ros
 
 PERIOD_S = 0.25   # diagnostics period; the window is the default 5 periods
@@ -42,7 +44,7 @@ def test_a_slow_camera_answered_in_full_is_not_a_warning(node):
         node.answer(header)
         time.sleep(0.5)
     statuses = output_statuses(node, since)
-    rates = [float(values_of(s)["Actual frequency (Hz)"]) for s in statuses]
+    rates = [float(values_of(s)[ACTUAL_FREQUENCY]) for s in statuses]
     assert statuses and 0 < max(rates) < 5.0, rates
     assert [s.message for s in statuses if s.level != DiagnosticStatus.OK] == []
 
@@ -64,6 +66,6 @@ def test_answering_fewer_than_the_fraction_of_arriving_frames_warns(node):
                        if s.level == DiagnosticStatus.WARN and "min_output_fraction" in s.message), None)
     assert warned is not None, [s.message for s in output_statuses(node, 0)]
     values = values_of(warned)
-    assert float(values["Minimum acceptable frequency (Hz)"]) == pytest.approx(
-        0.5 * float(values["Target frequency (Hz)"]), rel=1e-3)
-    assert float(values["Actual frequency (Hz)"]) < float(values["Minimum acceptable frequency (Hz)"])
+    assert float(values[MIN_ACCEPTABLE_FREQUENCY]) == pytest.approx(
+        0.5 * float(values[TARGET_FREQUENCY]), rel=1e-3)
+    assert float(values[ACTUAL_FREQUENCY]) < float(values[MIN_ACCEPTABLE_FREQUENCY])

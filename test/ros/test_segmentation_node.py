@@ -23,7 +23,14 @@ from ros_harness import (Collector, image_message, rgb_message, same_header, val
                          wait_until)
 from sensor_msgs.msg import Image
 
-from icnet_ros.ros.diagnostics import STAGES, TIMING_KEYS
+from icnet_ros.ros.diagnostics import (ACTUAL_FREQUENCY, DEVICE, EARLIEST_ACCEPTABLE_DELAY, EARLIEST_DELAY,
+                                       EVENTS_IN_WINDOW, EVENTS_SINCE_STARTUP, FRAMES_DROPPED,
+                                       FRAMES_IN_FLIGHT, FRAMES_PROCESSED, FRAMES_RECEIVED, FRAMES_REFUSED,
+                                       GPU_MEMORY, GPU_MEMORY_PEAK, LABEL_SET, LATEST_ACCEPTABLE_DELAY,
+                                       LATEST_DELAY, LIFECYCLE_STATE, MAX_ACCEPTABLE_FREQUENCY,
+                                       MIN_ACCEPTABLE_FREQUENCY, NETWORK_INPUT_SIZE, PRECISION,
+                                       PROCESS_MEMORY, PROCESS_MEMORY_PEAK, SECONDS_SINCE_LAST_FRAME, STAGES,
+                                       TARGET_FREQUENCY, TIMING_KEYS, WINDOW_DURATION, refused_key, stage_key)
 from icnet_ros.ros.image_messages import image_array
 from icnet_ros.runtime.engine import SegmentationEngine
 from icnet_ros.runtime.image_decoding import SUPPORTED_ENCODINGS
@@ -94,10 +101,10 @@ def answer_with_outputs(node, collectors: dict[str, Collector], image: np.ndarra
 
 
 def test_the_parameter_file_and_overrides_are_applied(node):
-    values = pipeline(node, lambda v: v["Lifecycle state"] == "active")
-    assert values["Network input size"] == "129x257"
-    assert values["Precision"] == "fp32"
-    assert values["Label set"] == "cityscapes (19 classes)"
+    values = pipeline(node, lambda v: v[LIFECYCLE_STATE] == "active")
+    assert values[NETWORK_INPUT_SIZE] == "129x257"
+    assert values[PRECISION] == "fp32"
+    assert values[LABEL_SET] == "cityscapes (19 classes)"
 
 
 def test_supported_encodings_are_the_tested_ones():
@@ -185,7 +192,7 @@ def test_timing_topic_per_frame_stamped_with_the_image(node):
 
 def test_malformed_frames_are_refused_counted_and_the_node_keeps_serving(node):
     before = pipeline(node)
-    refused_before = int(before["Frames refused"])
+    refused_before = int(before[FRAMES_REFUSED])
     malformed = {
         "unknown_encoding": ("jpeg", 4, 4, 12, bytes(48)),
         "step_too_small": ("rgb8", 4, 4, 8, bytes(48)),
@@ -195,8 +202,8 @@ def test_malformed_frames_are_refused_counted_and_the_node_keeps_serving(node):
     }
     for count, (reason, fields) in enumerate(malformed.items(), start=1):
         node.send(image_message(node.header("bad"), *fields))
-        values = pipeline(node, lambda v: int(v["Frames refused"]) == refused_before + count)
-        assert int(values.get(f"Frames refused ({reason})", 0)) == int(before.get(f"Frames refused ({reason})", 0)) + 1
+        values = pipeline(node, lambda v: int(v[FRAMES_REFUSED]) == refused_before + count)
+        assert int(values.get(refused_key(reason), 0)) == int(before.get(refused_key(reason), 0)) + 1
         # ... and good frames are still answered.
         header = node.header("good")
         node.send(rgb_message(header, np.zeros((30, 40, 3), np.uint8)))
@@ -217,43 +224,43 @@ def test_diagnostics_keys_and_counters_match_what_was_sent(node):
         node.send(rgb_message(header, np.zeros((30, 40, 3), np.uint8)))
         node.answer(header)
     # The output delay covers the frames of one period: look at the reports since `before`.
-    output = node.status("output", lambda v: v["Latest timestamp delay:"] != "nan", fresh=False)
-    values = pipeline(node, lambda v: int(v["Frames processed"]) == int(before["Frames processed"]) + sent)
-    assert int(values["Frames received"]) == int(before["Frames received"]) + sent
-    assert values["Frames dropped"] == before["Frames dropped"]
-    assert values["Frames refused"] == before["Frames refused"]
-    assert values["Device"] in ("cpu", "cuda:0") and values["Precision"] == "fp32"
+    output = node.status("output", lambda v: v[LATEST_DELAY] != "nan", fresh=False)
+    values = pipeline(node, lambda v: int(v[FRAMES_PROCESSED]) == int(before[FRAMES_PROCESSED]) + sent)
+    assert int(values[FRAMES_RECEIVED]) == int(before[FRAMES_RECEIVED]) + sent
+    assert values[FRAMES_DROPPED] == before[FRAMES_DROPPED]
+    assert values[FRAMES_REFUSED] == before[FRAMES_REFUSED]
+    assert values[DEVICE] in ("cpu", "cuda:0") and values[PRECISION] == "fp32"
     for stage in STAGES + ("age",):
         for statistic in ("p50", "p95", "max"):
-            assert float(values[f"{stage} {statistic} (ms)"]) >= 0
-    assert float(values["GPU memory in use (MiB)"]) <= float(values["GPU memory peak (MiB)"])
-    if values["Device"] == "cpu":
-        assert 0 < float(values["Process memory (MiB)"]) <= float(values["Process memory peak (MiB)"])
+            assert float(values[stage_key(stage, statistic)]) >= 0
+    assert float(values[GPU_MEMORY]) <= float(values[GPU_MEMORY_PEAK])
+    if values[DEVICE] == "cpu":
+        assert 0 < float(values[PROCESS_MEMORY]) <= float(values[PROCESS_MEMORY_PEAK])
     else:
-        assert float(values["GPU memory in use (MiB)"]) > 0
+        assert float(values[GPU_MEMORY]) > 0
 
-    frequency_keys = ("Events in window", "Events since startup", "Duration of window (s)",
-                      "Actual frequency (Hz)")
+    frequency_keys = (EVENTS_IN_WINDOW, EVENTS_SINCE_STARTUP, WINDOW_DURATION,
+                      ACTUAL_FREQUENCY)
     input_values = values_of(node.status("input"))
     output_values = values_of(output)
     for key in frequency_keys:
         assert key in input_values and key in output_values
-    for key in ("Target frequency (Hz)", "Minimum acceptable frequency (Hz)",
-                "Maximum acceptable frequency (Hz)", "Earliest timestamp delay:",
-                "Latest timestamp delay:", "Earliest acceptable timestamp delay:",
-                "Latest acceptable timestamp delay:"):
+    for key in (TARGET_FREQUENCY, MIN_ACCEPTABLE_FREQUENCY,
+                MAX_ACCEPTABLE_FREQUENCY, EARLIEST_DELAY,
+                LATEST_DELAY, EARLIEST_ACCEPTABLE_DELAY,
+                LATEST_ACCEPTABLE_DELAY):
         assert key in output_values
-    assert int(output_values["Events since startup"]) <= int(values["Frames processed"])
-    assert 0 < float(output_values["Earliest timestamp delay:"]) <= float(output_values["Latest timestamp delay:"])
+    assert int(output_values[EVENTS_SINCE_STARTUP]) <= int(values[FRAMES_PROCESSED])
+    assert 0 < float(output_values[EARLIEST_DELAY]) <= float(output_values[LATEST_DELAY])
     # The default judges the output against the input (min_output_fraction): every frame was answered.
-    assert float(output_values["Minimum acceptable frequency (Hz)"]) == pytest.approx(
-        0.5 * float(output_values["Target frequency (Hz)"]), rel=1e-3)
+    assert float(output_values[MIN_ACCEPTABLE_FREQUENCY]) == pytest.approx(
+        0.5 * float(output_values[TARGET_FREQUENCY]), rel=1e-3)
 
 
 def test_input_warns_when_frames_stop_and_recovers(node):
     assert all(r.successful for r in set_parameters(node, stale_after_s=0.3))
     try:
-        stale = node.status("input", lambda v: float(v["Seconds since last frame"]) >= 0.3)
+        stale = node.status("input", lambda v: float(v[SECONDS_SINCE_LAST_FRAME]) >= 0.3)
         assert stale.level == DiagnosticStatus.WARN and stale.message.startswith("no frame for")
     finally:
         set_parameters(node, stale_after_s=2.0)
@@ -335,9 +342,9 @@ def test_full_size_frames_at_10_hz_are_all_answered(node):
             before = pipeline(node)
             headers, sent_at = send_series(node, image, frames, period, f"full{attempt}")
             missing = unanswered(node, headers, timeout=5.0)
-            values = pipeline(node, lambda v: int(v["Frames received"]) + int(v["Frames refused"]) > 0)
+            values = pipeline(node, lambda v: int(v[FRAMES_RECEIVED]) + int(v[FRAMES_REFUSED]) > 0)
             counts = {key: int(values[key]) - int(before[key]) for key in
-                      ("Frames received", "Frames processed", "Frames dropped")}
+                      (FRAMES_RECEIVED, FRAMES_PROCESSED, FRAMES_DROPPED)}
             attempts.append(f"attempt {attempt + 1}: {frames - len(missing)}/{frames} answered, node "
                             f"counts {counts}, sender gaps {min(np.diff(sent_at)) * 1e3:.0f}.."
                             f"{max(np.diff(sent_at)) * 1e3:.0f} ms")
@@ -348,7 +355,7 @@ def test_full_size_frames_at_10_hz_are_all_answered(node):
         answers = [node.answer(header) for header in headers]
         for answer in answers:
             assert (answer.height, answer.width, answer.encoding) == (1024, 2048, "mono8")
-        assert counts["Frames dropped"] == 0
+        assert counts[FRAMES_DROPPED] == 0
         ages = [float(values_of(m.status[0])["age_ms"]) for h in headers for m in timing.messages
                 if same_header(m.header, h)]
         stages = {key: np.median([float(values_of(m.status[0])[key]) for m in timing.messages
@@ -367,7 +374,7 @@ def test_deactivate_pauses_and_activate_resumes(node):
     state = node.client.call(GetState, node.service("get_state"), GetState.Request()).current_state
     assert state.id == State.PRIMARY_STATE_INACTIVE
     wait_until(lambda: node.publisher.get_subscription_count() == 0, 10, "the input subscription to go")
-    pipeline(node, lambda v: v["Lifecycle state"] == "inactive" and v["Frames in flight"] == "0")
+    pipeline(node, lambda v: v[LIFECYCLE_STATE] == "inactive" and v[FRAMES_IN_FLIGHT] == "0")
 
     activate = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_ACTIVATE))
     assert node.client.call(ChangeState, change, activate).success

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import torch
 
+from icnet_ros.ros.node_process import NodeProcess
 from icnet_ros.weights.caffe import CaffeError, CaffeLayer, CaffeNet, icnet_from_caffe, parse_net, read_caffemodel
 from icnet_ros.weights.labels import CITYSCAPES
 from icnet_ros.weights.preprocessing import OFFICIAL
@@ -290,33 +291,25 @@ def test_cli_refuses_bad_input_with_exit_2_and_a_message(tmp_path, capsys, args,
 
 def test_the_node_starts_from_a_converted_file_alone(official, tmp_path):
     """`segmentation_node -p weights:=CONVERTED` and nothing else: official size and pre-processing."""
-    node_cli = shutil.which("segmentation_node", path=os.pathsep.join([str(Path(sys.executable).parent),
-                                                                      os.environ.get("PATH", "")]))
-    assert node_cli, "segmentation_node is not installed (pip install -e .)"
     layers, blobs = official["merged"]
     output = tmp_path / "converted.safetensors"
     assert convert_caffe.main([str(write_caffemodel(tmp_path / "m.caffemodel", layers, blobs)),
                                "-o", str(output)]) == 0
-    log = tmp_path / "node.log"
-    env = {**os.environ, "ROS_DOMAIN_ID": str(100 + os.getpid() % 100),
-           "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "PYTHONUNBUFFERED": "1"}
-    with open(log, "w") as stream:
-        process = subprocess.Popen([node_cli, "--ros-args", "-p", f"weights:={output}", "-p", "cpu_threads:=1"],
-                                   stdout=stream, stderr=subprocess.STDOUT, env=env)
+    environment = {"ROS_DOMAIN_ID": str(100 + os.getpid() % 100), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    process = NodeProcess(tmp_path / "node.log", parameters={"weights": output, "cpu_threads": 1},
+                          environment=environment)
     try:
         deadline = time.monotonic() + 180
-        while "active: segmenting" not in log.read_text() and process.poll() is None:
-            assert time.monotonic() < deadline, log.read_text()
+        while "active: segmenting" not in process.log() and process.alive():
+            assert time.monotonic() < deadline, process.log()
             time.sleep(0.2)
-        text = log.read_text()
-        assert process.poll() is None, text
+        text = process.log()
+        assert process.alive(), text
         assert "1025x2049" in text and "Traceback" not in text, text
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0, log.read_text()
+        code, _ = process.exit_after(signal.SIGINT, 10)
+        assert code == 0, process.log()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        process.stop()
 
 
 def test_half_keeps_trained_scale_bn_statistics_in_float32(official, tmp_path, capsys):
