@@ -17,12 +17,12 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Header
 
+from icnet_ros.runtime.stages import NODE_STAGES
 from icnet_ros.runtime.frame_statistics import (DelayTracker, EventCounter, ReasonCounter,
                                                 SampleWindow, StageTimings, WindowedCount)
 
-# Per-frame stages, in pipeline order: decode and publish are the node's, the others the
-# engine's; 'age' is the frame's age at publish (now - header stamp).
-STAGES = ("decode", "upload", "preprocess", "inference", "postprocess", "download", "publish")
+# Per-frame stages (icnet_ros.runtime.stages); 'age' is the frame's age at publish (now - header stamp).
+STAGES = NODE_STAGES
 TIMING_KEYS = tuple(f"{stage}_ms" for stage in STAGES) + ("age_ms", "batch_size")
 MIB = 1024 * 1024
 

@@ -20,7 +20,6 @@ class FrameTag:
 
     camera: int
     header: Header
-    decode_ms: float
     color_mask: bool
     overlay: bool
     confidence: bool

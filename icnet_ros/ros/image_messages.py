@@ -9,7 +9,7 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from icnet_ros.runtime.image_decoding import RawFrame, decode_compressed
+from icnet_ros.runtime.image_decoding import CompressedFrame, RawFrame
 
 OUTPUT_ENCODINGS = {
     (np.dtype(np.uint8), 1): "mono8",
@@ -27,9 +27,9 @@ def raw_frame(msg: Image, max_pixels: int) -> RawFrame:
                               is_bigendian=msg.is_bigendian, max_pixels=max_pixels)
 
 
-def compressed_frame(msg: CompressedImage, max_pixels: int) -> np.ndarray:
-    """The HxWx3 uint8 RGB image of a jpeg/png ``msg``; raises ``ImageRejected``."""
-    return decode_compressed(msg.format, msg.data, max_pixels=max_pixels)
+def compressed_frame(msg: CompressedImage) -> CompressedFrame:
+    """The engine's input for a jpeg/png ``msg`` (the engine decodes it; no copy here)."""
+    return CompressedFrame(msg.format, msg.data)
 
 
 def image_msg(header: Header, image: np.ndarray) -> Image:

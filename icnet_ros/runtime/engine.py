@@ -52,10 +52,10 @@ from icnet_ros.runtime.image_decoding import MAX_PIXELS, CompressedFrame, ImageR
 from icnet_ros.runtime.inference_network import MEMORY_FORMAT, folded_network, network_runner
 from icnet_ros.runtime.postprocessing import ScoreUpsampler, upsample_argmax_dense
 from icnet_ros.runtime.slot_buffers import SlotBuffers
+from icnet_ros.runtime.stages import ENGINE_STAGES as STAGES
 from icnet_ros.weights.labels import LabelSet
 from icnet_ros.weights.weight_file import WeightsMetadata, load_model
 
-STAGES = ("decode", "upload", "preprocess", "inference", "postprocess", "download")
 # CUDA events of one frame (upload on the upload stream, the rest on the compute stream)
 # and the pair that times each stage after decoding.
 _EVENTS = ("upload", "uploaded", "preprocess", "inference", "postprocess", "download", "done")
