@@ -55,9 +55,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -368,7 +369,7 @@ class Tally:
     batches: int = 0
 
     @classmethod
-    def empty(cls) -> "Tally":
+    def empty(cls) -> Tally:
         return cls(Counter(), Counter(), Counter())
 
 
@@ -466,7 +467,7 @@ class Fuzzer:
                 frame.header.stamp = stamp
                 return frame
             wait_serving(link, probe, self.client)
-        for transport, link in self.links.items():
+        for transport in self.links:
             self.baseline[transport] = self._checkpoint(transport).counters()
 
     def _checkpoint(self, transport: str):
@@ -620,7 +621,7 @@ class Fuzzer:
                   ("malformed_sent", "undeliverable_sent", "refused", "dropped_counted", "lost_before_node",
                    "unaccounted", "good_sent", "good_answered", "inference_failures")}
         return {
-            "schema": SCHEMA, "tool": PROG, "created_utc": datetime.datetime.now(datetime.timezone.utc)
+            "schema": SCHEMA, "tool": PROG, "created_utc": datetime.datetime.now(datetime.UTC)
             .isoformat(timespec="seconds"),
             "host": {"platform": platform.platform(), "python": platform.python_version(),
                      "cpus": os.cpu_count()},

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from icnet_bench.backends import Runner, prepare
-from icnet_ros.runtime.onnx_network import quiet_export
 from icnet_bench.model_cases import TOLERANCE, Case, Settings
 from icnet_bench.model_zoo import build_model
+from icnet_ros.runtime.onnx_network import quiet_export
 
 MEMORY_METHOD = {
     "cpu": "peak resident set (VmHWM, reset after imports) minus resident set after imports, "

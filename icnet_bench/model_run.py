@@ -21,8 +21,14 @@ from icnet_bench.environment import machine_info, skip_reason, versions
 from icnet_bench.measurements import MEMORY_METHOD, compare, measure_memory, summarize, time_interleaved
 from icnet_bench.model_cases import SCHEMA, TOLERANCE, Case, Settings, configurations
 from icnet_bench.model_report import PAPER, markdown, ratios
-from icnet_bench.model_zoo import CALIBRATION_SIZE, MODELS, RESIDUAL_BRANCH_SCALE, build_model, model_costs, random_image
-
+from icnet_bench.model_zoo import (
+    CALIBRATION_SIZE,
+    MODELS,
+    RESIDUAL_BRANCH_SCALE,
+    build_model,
+    model_costs,
+    random_image,
+)
 
 _STARTED = time.monotonic()
 
@@ -120,7 +126,7 @@ def _output_paths(out_dir: Path, kind: str, date: str, label: str) -> tuple[Path
 
 def run_model_benchmark(settings: Settings) -> tuple[dict[str, Any], Path, Path]:
     """Run ``icnet-bench model``; return the report and the JSON and Markdown paths."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     machine = machine_info(settings.devices)
     report: dict[str, Any] = {
         "schema": SCHEMA,

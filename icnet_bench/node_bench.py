@@ -73,14 +73,13 @@ from typing import Any
 from icnet_bench.settings import BenchError, choices, comma_list, parse_size
 from icnet_ros.ros.background_node import BackgroundNode
 from icnet_ros.ros.node_process import EXECUTABLE, NodeProcess, shipped_file, stop_all
+from icnet_ros.runtime.stages import ENGINE_STAGES, NODE_STAGES
 
 SCHEMA = "icnet_ros.bench.node/1"
 PARTS = ("overhead", "pipelining", "cameras", "engine")
 PROFILES = ("shm", "default")
 OVERHEAD_TARGET = 1.1
 PIPELINING_TARGET = 0.95
-ENGINE_STAGES = ("decode", "upload", "preprocess", "inference", "postprocess", "download")
-NODE_STAGES = ENGINE_STAGES + ("publish",)
 START_TIMEOUT_S = 120.0
 MAX_CAMERA_HZ = 200.0
 NODE_MODULE = "icnet_ros.ros.node_main"  # what the segmentation_node executable runs
@@ -227,7 +226,7 @@ class Listener:
 class Target:
     """A node's input (our publisher) and its outputs (our listeners)."""
 
-    def __init__(self, client: "Client", input_topic: str, output_namespace: str, timing: bool) -> None:
+    def __init__(self, client: Client, input_topic: str, output_namespace: str, timing: bool) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
         from sensor_msgs.msg import Image
         self.client = client
@@ -267,7 +266,7 @@ class Client(BackgroundNode):
         self.camera_qos = qos_profile("reliable", 1)  # like a camera driver
         self.answer_qos = qos_profile("reliable", 50)
 
-    def target(self, input_topic: str, output_namespace: str, timing: bool) -> "Target":
+    def target(self, input_topic: str, output_namespace: str, timing: bool) -> Target:
         """A :class:`Target`, its entities created in the executor's thread."""
         return self.in_executor(lambda: Target(self, input_topic, output_namespace, timing))
 
@@ -400,10 +399,10 @@ def _units(stages: dict[str, float], device: str) -> dict[str, float]:
         return {"submitter thread (decode, staging)": stages["decode"],
                 "upload stream": stages["upload"],
                 "compute stream (preprocess..download)": sum(stages[s] for s in ENGINE_STAGES[2:]),
-                "publisher thread (publish)": stages["publish"]}
+                "publisher thread (colorize, publish)": stages["colorize"] + stages["publish"]}
     return {"submitter thread (decode..inference)": sum(stages[s] for s in ENGINE_STAGES[:4]),
             "post-processing thread": stages["postprocess"] + stages["download"],
-            "publisher thread (publish)": stages["publish"]}
+            "publisher thread (colorize, publish)": stages["colorize"] + stages["publish"]}
 
 
 def _drain(listeners: Sequence[Listener], quiet_s: float, timeout: float) -> None:
@@ -655,8 +654,8 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
     try:
         import numpy as np
 
-        from icnet_ros.runtime.engine import SegmentationEngine
         from icnet_bench.environment import machine_info
+        from icnet_ros.runtime.engine import SegmentationEngine
         engine = SegmentationEngine(weights, device=settings.device, precision=settings.precision,
                                     cpu_threads=settings.cpu_threads or None)
         result: dict[str, Any] = {
@@ -767,7 +766,7 @@ def _profile_environment(profile: str, shm_profile: Path) -> dict[str, str]:
 def run_benchmark(settings: Settings) -> tuple[dict[str, Any], Path, Path]:
     """Run every profile's measuring process; return the report and the JSON and Markdown paths."""
     shm = shm_profile_path(settings.fastdds_profile)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     load_before = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="icnet-bench-node-") as tmp:
         workdir = Path(tmp)

@@ -22,9 +22,10 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psutil
 from builtin_interfaces.msg import Time
@@ -33,8 +34,15 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from icnet_ros.ros.background_node import BackgroundNode
-from icnet_ros.ros.diagnostics import (FRAMES_DROPPED, FRAMES_IN_FLIGHT, FRAMES_PROCESSED, FRAMES_RECEIVED,
-                                       FRAMES_REFUSED, INFERENCE_FAILURES, refused_by_reason)
+from icnet_ros.ros.diagnostics import (
+    FRAMES_DROPPED,
+    FRAMES_IN_FLIGHT,
+    FRAMES_PROCESSED,
+    FRAMES_RECEIVED,
+    FRAMES_REFUSED,
+    INFERENCE_FAILURES,
+    refused_by_reason,
+)
 from icnet_ros.ros.node_process import NodeProcess, shipped_file, use_shipped_profile
 
 MIB = 1024 * 1024

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from icnet_ros.model import ICNet
 from icnet_ros.evaluation.metrics import ConfusionMatrix
+from icnet_ros.model import ICNet
 from icnet_ros.weights.preprocessing import Preprocessing
 from icnet_train.data.transforms import preprocess
 from icnet_train.distributed import Context, all_reduce_sum

@@ -35,7 +35,7 @@ class ColconWorkspace:
         self.prefix = self.install / "icnet_ros"
 
     @classmethod
-    def build(cls, root: Path) -> "ColconWorkspace":
+    def build(cls, root: Path) -> ColconWorkspace:
         """Copy the tracked (and untracked, not ignored) sources and ``colcon build`` them."""
         source = root / "src" / "icnet_ros"
         files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,

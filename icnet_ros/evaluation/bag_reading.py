@@ -132,7 +132,7 @@ class Bag:
             raise BagError(f"{self.path}: a bag is a rosbag2 directory, a .mcap or a .db3 file")
         return [self.path]
 
-    def __enter__(self) -> "Bag":
+    def __enter__(self) -> Bag:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -80,7 +80,7 @@ class BagWriter:
         self._writer = Writer(self.path, version=9, storage_plugin=STORAGES[storage])
         self._connections: dict[str, object] = {}
 
-    def __enter__(self) -> "BagWriter":
+    def __enter__(self) -> BagWriter:
         try:
             self._writer.open()
         except (WriterError, OSError) as error:

@@ -110,12 +110,12 @@ class ConfusionMatrix:
         self.ignore_index = ignore_index
         self.matrix = np.zeros((num_classes, num_classes), np.int64)
 
-    def update(self, prediction: ArrayLike, target: ArrayLike) -> "ConfusionMatrix":
+    def update(self, prediction: ArrayLike, target: ArrayLike) -> ConfusionMatrix:
         """Add one image (or a batch) of predicted and ground-truth class ids."""
         self.matrix += confusion_matrix(prediction, target, self.num_classes, self.ignore_index)
         return self
 
-    def merge(self, other: "ConfusionMatrix | np.ndarray") -> "ConfusionMatrix":
+    def merge(self, other: ConfusionMatrix | np.ndarray) -> ConfusionMatrix:
         """Add the counts of another matrix (e.g. from another process)."""
         counts = other.matrix if isinstance(other, ConfusionMatrix) else np.asarray(other)
         if counts.shape != self.matrix.shape:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from icnet_ros.evaluation.metrics import ConfusionMatrix
 from icnet_ros.evaluation.scoring import STATUSES, Evaluation
 from icnet_ros.weights.labels import IGNORE_LABEL
-from icnet_ros.evaluation.metrics import ConfusionMatrix
 
 SCHEMA_VERSION = 1
 PERCENTILES = (50, 90, 99)
@@ -75,7 +75,7 @@ def build_report(evaluation: Evaluation, *, mode: str, settings: dict, bag: dict
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": "icnet-eval",
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": mode,
         "settings": settings,
         "bag": bag,

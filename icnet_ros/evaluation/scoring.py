@@ -21,10 +21,10 @@ import numpy as np
 from icnet_ros.evaluation.bag_reading import BagImage, stamp_text
 from icnet_ros.evaluation.bag_writing import BagWriter, image_message
 from icnet_ros.evaluation.ground_truth import GroundTruthError, LabelFolder
-from icnet_ros.runtime.image_decoding import ImageRejected
-from icnet_ros.weights.labels import LabelSet
 from icnet_ros.evaluation.metrics import ConfusionMatrix
+from icnet_ros.runtime.image_decoding import ImageRejected
 from icnet_ros.runtime.visualization import blend, colorize
+from icnet_ros.weights.labels import LabelSet
 
 STATUSES = ("answered", "dropped", "rejected", "failed")
 STRIP_PANEL_WIDTH = 384  # pixels per panel of the image strip

@@ -85,7 +85,7 @@ class DilatedResNet(nn.Module):
         return {name: m.conv.out_channels for name, m in self.named_children() if isinstance(m, ConvBN)}
 
     @torch.no_grad()
-    def fold_batchnorm(self) -> "DilatedResNet":
+    def fold_batchnorm(self) -> DilatedResNet:
         """Merge every BN into its convolution (the official merged form); in place."""
         for module in self.modules():
             if isinstance(module, ConvBN):

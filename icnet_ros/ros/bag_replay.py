@@ -38,11 +38,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
+from icnet_ros.evaluation.bag_reading import BagImage
+from icnet_ros.evaluation.scoring import Evaluation
 from icnet_ros.ros.background_node import BackgroundNode
 from icnet_ros.ros.image_messages import image_array
 from icnet_ros.ros.node_process import NodeProcess
-from icnet_ros.evaluation.bag_reading import BagImage
-from icnet_ros.evaluation.scoring import Evaluation
 
 SEND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE)

@@ -17,9 +17,15 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Header
 
+from icnet_ros.runtime.frame_statistics import (
+    DelayTracker,
+    EventCounter,
+    ReasonCounter,
+    SampleWindow,
+    StageTimings,
+    WindowedCount,
+)
 from icnet_ros.runtime.stages import NODE_STAGES
-from icnet_ros.runtime.frame_statistics import (DelayTracker, EventCounter, ReasonCounter,
-                                                SampleWindow, StageTimings, WindowedCount)
 
 # Per-frame stages (icnet_ros.runtime.stages); 'age' is the frame's age at publish (now - header stamp).
 STAGES = NODE_STAGES

@@ -154,7 +154,7 @@ class RuntimeSettings:
     max_output_delay_s: float
 
     @classmethod
-    def from_values(cls, values: dict[str, Any]) -> "RuntimeSettings":
+    def from_values(cls, values: dict[str, Any]) -> RuntimeSettings:
         return cls(**{name: values[name] for name in cls.__dataclass_fields__})
 
 

@@ -40,15 +40,15 @@ from icnet_ros.ros.cameras import cameras
 from icnet_ros.ros.frame_workers import FrameTag, Workers
 from icnet_ros.ros.image_messages import compressed_frame, image_msg, raw_frame
 from icnet_ros.ros.input_watch import InputWatch
-from icnet_ros.ros.label_info import TOPIC as LABEL_INFO_TOPIC, LabelInfoPublishers
+from icnet_ros.ros.label_info import TOPIC as LABEL_INFO_TOPIC
+from icnet_ros.ros.label_info import LabelInfoPublishers
 from icnet_ros.ros.latest_frame import LatestSlot, take_together
-from icnet_ros.ros.parameters import (PARAMETERS, SPECS, RuntimeSettings,
-                                      check_read_only, readable_file, weights_path)
+from icnet_ros.ros.parameters import PARAMETERS, SPECS, RuntimeSettings, check_read_only, readable_file, weights_path
 from icnet_ros.ros.qos import qos_profile
 from icnet_ros.runtime.heap import release_free_heap
 from icnet_ros.runtime.image_decoding import ImageRejected
-from icnet_ros.weights.labels import LabelSet
 from icnet_ros.runtime.visualization import blend, colorize
+from icnet_ros.weights.labels import LabelSet
 
 if TYPE_CHECKING:
     from icnet_ros.runtime.engine import SegmentationEngine, SegmentationResult

@@ -27,7 +27,7 @@ class ShutdownSignals:
         self.received: int | None = None
         self._holding = False
 
-    def install(self) -> "ShutdownSignals":
+    def install(self) -> ShutdownSignals:
         for signum in self.SIGNALS:
             signal.signal(signum, self._handle)
         return self

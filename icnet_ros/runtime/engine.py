@@ -36,8 +36,8 @@ import threading
 import time
 import warnings
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +52,6 @@ from icnet_ros.runtime.image_decoding import MAX_PIXELS, CompressedFrame, ImageR
 from icnet_ros.runtime.inference_network import MEMORY_FORMAT, folded_network, network_runner
 from icnet_ros.runtime.postprocessing import ScoreUpsampler, upsample_argmax_dense
 from icnet_ros.runtime.slot_buffers import SlotBuffers
-from icnet_ros.runtime.stages import ENGINE_STAGES as STAGES
 from icnet_ros.weights.labels import LabelSet
 from icnet_ros.weights.weight_file import WeightsMetadata, load_model
 
@@ -308,7 +307,7 @@ class SegmentationEngine:
                 slot.clear()
             torch.cuda.empty_cache()
 
-    def __enter__(self) -> "SegmentationEngine":
+    def __enter__(self) -> SegmentationEngine:
         return self
 
     def __exit__(self, *exc) -> None:

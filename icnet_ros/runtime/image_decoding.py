@@ -145,7 +145,7 @@ class RawFrame:
 
     @classmethod
     def validated(cls, encoding: str, height: int, width: int, step: int, data,
-                  is_bigendian: int = 0, max_pixels: int = MAX_PIXELS) -> "RawFrame":
+                  is_bigendian: int = 0, max_pixels: int = MAX_PIXELS) -> RawFrame:
         """Build a frame from message fields; raises :class:`ImageRejected` with the reason."""
         return cls(encoding, height, width, step, data, int(bool(is_bigendian)), max_pixels)
 

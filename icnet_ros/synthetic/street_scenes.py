@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 
 import cv2
 import numpy as np
@@ -95,7 +95,7 @@ class StreetScene:
     clouds: list[tuple[float, float, float, float]] = field(default_factory=list)  # u, v, ru, rv
 
     @cached_property
-    def _batches(self) -> tuple["_Batch", "_Batch", "_Batch", "_Batch"]:
+    def _batches(self) -> tuple[_Batch, _Batch, _Batch, _Batch]:
         return _Batch(self.ground), _Batch(self.shadows), _Batch(self.backdrop), _Batch(self.things)
 
     @property
@@ -288,7 +288,7 @@ def _ellipse_x(x: float, y: float, z: float, rx: float, ry: float, n: int = 14) 
     return np.array([x, y, z]) + _unit_circle(n) * np.array([rx, ry, 0.0])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _unit_circle(n: int) -> np.ndarray:
     a = np.linspace(0, 2 * np.pi, n, endpoint=False)
     return np.stack([np.cos(a), np.sin(a), np.zeros(n)], axis=1)
@@ -606,7 +606,8 @@ def sample_scene(seed: int) -> StreetScene:
     return StreetScene(
         seed=int(seed), horizon=rng.uniform(0.36, 0.5), focal=rng.uniform(0.75, 1.1),
         camera_height=rng.uniform(1.25, 1.7), camera_x=float(camera_x), camera_speed=camera_speed,
-        terrain=grass, ground=[Thing(0.0, ground)], shadows=[Thing(0.0, shadows)], backdrop=backdrop, things=things, sky=(sky_low, sky_high), exposure=rng.uniform(0.65, 1.25),
+        terrain=grass, ground=[Thing(0.0, ground)], shadows=[Thing(0.0, shadows)], backdrop=backdrop, things=things,
+        sky=(sky_low, sky_high), exposure=rng.uniform(0.65, 1.25),
         tint=tuple(float(v) for v in rng.uniform(0.9, 1.1, 3)), gamma=rng.uniform(0.8, 1.25),
         noise_sigma=rng.uniform(1.0, 7.0), blur=rng.uniform(0.4, 1.0) if rng.random() < 0.3 else 0.0,
         ego_vehicle=rng.uniform(0.06, 0.14) if rng.random() < 0.5 else 0.0, clouds=clouds)

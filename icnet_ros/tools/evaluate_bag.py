@@ -20,8 +20,8 @@ from pathlib import Path
 
 from icnet_ros.evaluation.bag_reading import IMAGE_TYPES, Bag, BagError
 from icnet_ros.evaluation.bag_writing import BagWriteError, BagWriter
-from icnet_ros.weights.demo import default_weights_path
 from icnet_ros.evaluation.ground_truth import LABEL_FORMATS, MATCHES, GroundTruthError, LabelFolder
+from icnet_ros.weights.demo import default_weights_path
 from icnet_ros.weights.labels import CITYSCAPES, LabelSetError
 
 PROG = "icnet-eval"
@@ -144,8 +144,8 @@ def _progress(args: argparse.Namespace, total: int, what: str):
 
 
 def _run_offline(args, weights: Path, frames, evaluation, total: int) -> None:
-    from icnet_ros.runtime.engine import SegmentationEngine
     from icnet_ros.evaluation.scoring import evaluate_offline
+    from icnet_ros.runtime.engine import SegmentationEngine
 
     engine = SegmentationEngine(weights, device=args.device, precision=args.precision,
                                 input_size=tuple(args.input_size) if args.input_size else None,
@@ -228,8 +228,8 @@ def evaluate(args: argparse.Namespace) -> dict:
             folder.check_count(infos[topics[0]].count)
         weights, default = _weights(args)
         # Everything above refuses bad input quickly; what follows imports torch.
-        from icnet_ros.evaluation.scoring import Evaluation
         from icnet_ros.evaluation.report import build_report, summary_text, write_report
+        from icnet_ros.evaluation.scoring import Evaluation
 
         weights_info, labels = _weights_info(weights, default)
         total = sum(info.count for info in infos.values())

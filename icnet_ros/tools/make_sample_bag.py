@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from icnet_ros.evaluation.bag_writing import (STORAGES, BagWriteError, BagWriter, compressed_message,
-                                           image_message)
+from icnet_ros.evaluation.bag_writing import STORAGES, BagWriteError, BagWriter, compressed_message, image_message
 
 DEFAULT_START_S = 1_700_000_000.0  # a fixed epoch: the same arguments give the same bag
 # Streets the demo weights never saw (trained on seeds 0..3999, validated on 1000000..1000099).

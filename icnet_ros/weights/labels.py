@@ -59,7 +59,7 @@ class LabelSet:
         return {"name": self.name, "names": list(self.names), "colors": [list(c) for c in self.colors]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "LabelSet":
+    def from_dict(cls, data: dict) -> LabelSet:
         try:
             return cls(str(data.get("name", "custom")), tuple(str(n) for n in data["names"]),
                        tuple(tuple(c) for c in data["colors"]))
@@ -67,7 +67,7 @@ class LabelSet:
             raise LabelSetError(f"a label set needs 'names' and 'colors' lists ({error})") from None
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "LabelSet":
+    def from_file(cls, path: str | Path) -> LabelSet:
         """Read a JSON or YAML file: ``{name, names: [...], colors: [[r, g, b], ...]}``."""
         try:
             data = read_mapping_file(path, "label file")

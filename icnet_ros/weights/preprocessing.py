@@ -31,7 +31,7 @@ class Preprocessing:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Preprocessing":
+    def from_dict(cls, data: dict) -> Preprocessing:
         std = data.get("std")
         return cls(tuple(int(v) for v in data["input_size"]), str(data["channel_order"]),
                    tuple(float(v) for v in data["mean"]),

@@ -53,7 +53,7 @@ class WeightsMetadata:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "WeightsMetadata":
+    def from_dict(cls, data: dict) -> WeightsMetadata:
         if data.get("format") != FORMAT:
             raise WeightsError(f"metadata format is {data.get('format')!r}, expected {FORMAT!r}")
         if data.get("format_version") != FORMAT_VERSION:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from icnet_ros.synthetic.street_scenes import SyntheticScenes, generate_scene, generate_sequence, sample_scene
 from icnet_ros.weights.labels import CITYSCAPES, LabelSet
 from icnet_train.config import ConfigError, TrainConfig
 from icnet_train.data.cityscapes import CityscapesSegmentation
 from icnet_train.data.folder import ClassMapping, DatasetError, FolderSegmentation
-from icnet_ros.synthetic.street_scenes import SyntheticScenes, generate_scene, generate_sequence, sample_scene
 
 VALIDATION_SEED_OFFSET = 1_000_000  # synthetic validation frames use seeds disjoint from training
 

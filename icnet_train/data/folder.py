@@ -55,7 +55,7 @@ class ClassMapping:
         self.labels, self.table = labels, table
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "ClassMapping":
+    def from_file(cls, path: str | Path) -> ClassMapping:
         try:
             data = read_mapping_file(path, "class-mapping file")
         except ValueError as error:
@@ -65,7 +65,7 @@ class ClassMapping:
         return cls.from_dict(data, source=str(path))
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "class mapping") -> "ClassMapping":
+    def from_dict(cls, data: dict, source: str = "class mapping") -> ClassMapping:
         names = [str(name) for name in data["names"]]
         colors = data.get("colors") or [list(CITYSCAPES.palette()[i % 19]) for i in range(len(names))]
         try:

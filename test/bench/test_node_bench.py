@@ -113,13 +113,13 @@ def test_steady_rate_of_hand_made_arrivals():
 
 def test_pipeline_units_of_hand_made_stages():
     stages = {"decode": 1.0, "upload": 2.0, "preprocess": 4.0, "inference": 8.0, "postprocess": 16.0,
-              "download": 32.0, "publish": 64.0}
+              "download": 32.0, "colorize": 64.0, "publish": 128.0}
     assert node_bench._units(stages, "cpu") == {
         "submitter thread (decode..inference)": 15.0, "post-processing thread": 48.0,
-        "publisher thread (publish)": 64.0}
+        "publisher thread (colorize, publish)": 192.0}
     assert node_bench._units(stages, "cuda") == {
         "submitter thread (decode, staging)": 1.0, "upload stream": 2.0,
-        "compute stream (preprocess..download)": 60.0, "publisher thread (publish)": 64.0}
+        "compute stream (preprocess..download)": 60.0, "publisher thread (colorize, publish)": 192.0}
 
 
 @pytest.mark.slow

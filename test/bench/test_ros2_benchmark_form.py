@@ -17,8 +17,15 @@ import numpy as np
 import pytest
 
 from icnet_bench.ros2_benchmark_form import MIN_FRAMES, SEARCH_RESOLUTION, main
-from icnet_bench.ros2_benchmark_metrics import (LATENCY_KEYS, MISSED_LIMIT, PUBLISHER_TOLERANCE, THEIR_METRICS,
-                                                combine, run_metrics, trimmed_mean)
+from icnet_bench.ros2_benchmark_metrics import (
+    LATENCY_KEYS,
+    MISSED_LIMIT,
+    PUBLISHER_TOLERANCE,
+    THEIR_METRICS,
+    combine,
+    run_metrics,
+    trimmed_mean,
+)
 
 RUNS, RUN_SECONDS, RATE = 3, 1.0, 20.0
 

@@ -10,9 +10,15 @@ import numpy as np
 import pytest
 import torch
 
+from icnet_ros.evaluation.metrics import (
+    ConfusionMatrix,
+    confusion_matrix,
+    format_table,
+    mean_iou,
+    per_class_iou,
+    pixel_accuracy,
+)
 from icnet_ros.weights.labels import CITYSCAPES
-from icnet_ros.evaluation.metrics import (ConfusionMatrix, confusion_matrix, format_table, mean_iou,
-                                       per_class_iou, pixel_accuracy)
 
 
 def brute_force_iou(predictions, targets, num_classes):

@@ -129,19 +129,19 @@ def test_every_shape_matches_the_official_prototxt(official_model_shapes, refere
 
 
 def test_module_names_are_the_official_layer_names(reference_dir) -> None:
-    names = {l["name"] for l in layers(reference_dir / "icnet_cityscapes_bnnomerge.prototxt")}
+    names = {layer["name"] for layer in layers(reference_dir / "icnet_cityscapes_bnnomerge.prototxt")}
     model = icnet()
     convs = {n for n, m in model.named_children() if isinstance(m, (ConvBN, torch.nn.Conv2d))}
-    official_convs = {l["name"] for l in layers(reference_dir / "icnet_cityscapes_bnnomerge.prototxt")
-                      if l["type"] == "Convolution"}
+    official_convs = {layer["name"] for layer in layers(reference_dir / "icnet_cityscapes_bnnomerge.prototxt")
+                      if layer["type"] == "Convolution"}
     assert convs == official_convs
     bns = {f"{n}/bn" for n, m in model.named_children() if isinstance(m, ConvBN) and m.bn is not None}
     assert bns == {n for n in names if n.endswith("/bn")}
 
 
 def test_pyramid_rule_reproduces_the_official_kernels(reference_dir) -> None:
-    pools = {l["name"]: l["pooling_param"] for l in layers(reference_dir / "icnet_cityscapes.prototxt")
-             if l["type"] == "Pooling" and l["name"].startswith("conv5_3_pool")}
+    pools = {layer["name"]: layer["pooling_param"] for layer in layers(reference_dir / "icnet_cityscapes.prototxt")
+             if layer["type"] == "Pooling" and layer["name"].startswith("conv5_3_pool")}
     assert len(pools) == 4
     for name, p in pools.items():
         bins = int(name.removeprefix("conv5_3_pool"))

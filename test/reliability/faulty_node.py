@@ -31,12 +31,12 @@ import sys
 import time
 
 import cv2
-
-from icnet_ros.ros import diagnostics, node_main, segmentation_node
-from icnet_ros.runtime.engine import SegmentationEngine
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.lifecycle.publisher import LifecyclePublisher
 from rclpy.publisher import Publisher
+
+from icnet_ros.ros import diagnostics, node_main, segmentation_node
+from icnet_ros.runtime.engine import SegmentationEngine
 
 
 def _every(n: int):

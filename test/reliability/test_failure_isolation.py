@@ -23,10 +23,21 @@ from ros_harness import rgb_message, same_header, values_of, wait_until
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from icnet_ros.ros.diagnostics import (EARLIEST_DELAY, FRAMES_DROPPED, FRAMES_IN_FLIGHT, FRAMES_PROCESSED,
-                                       FRAMES_RECEIVED, FRAMES_REFUSED, FUTURE_STAMPS, INFERENCE_FAILURES,
-                                       LATEST_DELAY, SECONDS_SINCE_LAST_FRAME, STAMPS_BEFORE_CLOCK,
-                                       ZERO_STAMPS, survived_key)
+from icnet_ros.ros.diagnostics import (
+    EARLIEST_DELAY,
+    FRAMES_DROPPED,
+    FRAMES_IN_FLIGHT,
+    FRAMES_PROCESSED,
+    FRAMES_RECEIVED,
+    FRAMES_REFUSED,
+    FUTURE_STAMPS,
+    INFERENCE_FAILURES,
+    LATEST_DELAY,
+    SECONDS_SINCE_LAST_FRAME,
+    STAMPS_BEFORE_CLOCK,
+    ZERO_STAMPS,
+    survived_key,
+)
 
 pytestmark = pytest.mark.ros
 

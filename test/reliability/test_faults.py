@@ -30,12 +30,17 @@ from ros_harness import image_message, rgb_message, same_header, values_of, wait
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from icnet_ros.ros.diagnostics import (ACTUAL_FREQUENCY, FRAMES_PROCESSED, FRAMES_REFUSED,
-                                       INFERENCE_FAILURES, SECONDS_SINCE_LAST_FRAME)
+from icnet_ros.ros.diagnostics import (
+    ACTUAL_FREQUENCY,
+    FRAMES_PROCESSED,
+    FRAMES_REFUSED,
+    INFERENCE_FAILURES,
+    SECONDS_SINCE_LAST_FRAME,
+)
 from icnet_ros.ros.image_messages import image_array
 from icnet_ros.ros.node_process import NodeProcess
-from icnet_ros.weights.labels import CITYSCAPES
 from icnet_ros.runtime.visualization import blend
+from icnet_ros.weights.labels import CITYSCAPES
 
 pytestmark = pytest.mark.ros
 

@@ -7,8 +7,9 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -47,7 +48,7 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval
 class Collector:
     """Keeps the last messages of a topic and lets a test wait for one."""
 
-    def __init__(self, client: "RosClient", msg_type, topic: str, qos: QoSProfile = COLLECT,
+    def __init__(self, client: RosClient, msg_type, topic: str, qos: QoSProfile = COLLECT,
                  keep: int = 200):
         self._client = client
         self._messages: deque = deque(maxlen=keep)

@@ -9,8 +9,14 @@ from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from ros_harness import rgb_message, values_of, wait_until
 
-from icnet_ros.ros.diagnostics import (FRAMES_IN_FLIGHT, FRAMES_PROCESSED, LIFECYCLE_STATE, MODEL_LOADED,
-                                       PROCESS_MEMORY, WEIGHTS)
+from icnet_ros.ros.diagnostics import (
+    FRAMES_IN_FLIGHT,
+    FRAMES_PROCESSED,
+    LIFECYCLE_STATE,
+    MODEL_LOADED,
+    PROCESS_MEMORY,
+    WEIGHTS,
+)
 
 pytestmark = pytest.mark.ros
 

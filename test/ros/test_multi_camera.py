@@ -8,8 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_harness import (RELIABLE, SegmenterProcess, rgb_message, same_header, values_of,
-                         wait_until)
+from ros_harness import RELIABLE, SegmenterProcess, rgb_message, same_header, values_of, wait_until
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 

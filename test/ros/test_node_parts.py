@@ -21,8 +21,16 @@ from icnet_ros.ros import diagnostics
 from icnet_ros.ros.image_messages import image_array, image_msg
 from icnet_ros.ros.latest_frame import LatestSlot
 from icnet_ros.ros.node_process import NodeProcess, ros_arguments
-from icnet_ros.ros.parameters import (DEFAULT_WEIGHTS, PARAMETERS, SPECS, ConfigurationError, RuntimeSettings,
-                                      check_read_only, readable_file, weights_path)
+from icnet_ros.ros.parameters import (
+    DEFAULT_WEIGHTS,
+    PARAMETERS,
+    SPECS,
+    ConfigurationError,
+    RuntimeSettings,
+    check_read_only,
+    readable_file,
+    weights_path,
+)
 from icnet_ros.ros.qos import qos_profile
 
 RUNTIME = set(RuntimeSettings.__dataclass_fields__)

@@ -18,7 +18,6 @@ pytest.importorskip("launch_testing", reason="launch_testing is not installed "
                                              "(../shared/ros2-launch, or a ROS 2 installation)")
 pytest.importorskip("launch_ros.actions", reason="launch_ros is not installed")
 
-import launch  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
 import numpy as np  # noqa: E402
@@ -26,6 +25,8 @@ import rclpy  # noqa: E402
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
+
+import launch  # noqa: E402
 
 try:
     SHARE = get_package_share_directory("icnet_ros")

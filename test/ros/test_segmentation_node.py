@@ -19,23 +19,46 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import ParameterType
 from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters
 from rclpy.parameter import Parameter
-from ros_harness import (Collector, image_message, rgb_message, same_header, values_of,
-                         wait_until)
+from ros_harness import Collector, image_message, rgb_message, same_header, values_of, wait_until
 from sensor_msgs.msg import Image
 
-from icnet_ros.ros.diagnostics import (ACTUAL_FREQUENCY, DEVICE, EARLIEST_ACCEPTABLE_DELAY, EARLIEST_DELAY,
-                                       EVENTS_IN_WINDOW, EVENTS_SINCE_STARTUP, FRAMES_DROPPED,
-                                       FRAMES_IN_FLIGHT, FRAMES_PROCESSED, FRAMES_RECEIVED, FRAMES_REFUSED,
-                                       GPU_MEMORY, GPU_MEMORY_PEAK, LABEL_SET, LATEST_ACCEPTABLE_DELAY,
-                                       LATEST_DELAY, LIFECYCLE_STATE, MAX_ACCEPTABLE_FREQUENCY,
-                                       MIN_ACCEPTABLE_FREQUENCY, NETWORK_INPUT_SIZE, PRECISION,
-                                       PROCESS_MEMORY, PROCESS_MEMORY_PEAK, SECONDS_SINCE_LAST_FRAME, STAGES,
-                                       TARGET_FREQUENCY, TIMING_KEYS, WINDOW_DURATION, refused_key, stage_key)
+from icnet_ros.ros.diagnostics import (
+    ACTUAL_FREQUENCY,
+    DEVICE,
+    EARLIEST_ACCEPTABLE_DELAY,
+    EARLIEST_DELAY,
+    EVENTS_IN_WINDOW,
+    EVENTS_SINCE_STARTUP,
+    FRAMES_DROPPED,
+    FRAMES_IN_FLIGHT,
+    FRAMES_PROCESSED,
+    FRAMES_RECEIVED,
+    FRAMES_REFUSED,
+    GPU_MEMORY,
+    GPU_MEMORY_PEAK,
+    LABEL_SET,
+    LATEST_ACCEPTABLE_DELAY,
+    LATEST_DELAY,
+    LIFECYCLE_STATE,
+    MAX_ACCEPTABLE_FREQUENCY,
+    MIN_ACCEPTABLE_FREQUENCY,
+    NETWORK_INPUT_SIZE,
+    PRECISION,
+    PROCESS_MEMORY,
+    PROCESS_MEMORY_PEAK,
+    SECONDS_SINCE_LAST_FRAME,
+    STAGES,
+    TARGET_FREQUENCY,
+    TIMING_KEYS,
+    WINDOW_DURATION,
+    refused_key,
+    stage_key,
+)
 from icnet_ros.ros.image_messages import image_array
 from icnet_ros.runtime.engine import SegmentationEngine
 from icnet_ros.runtime.image_decoding import SUPPORTED_ENCODINGS
-from icnet_ros.weights.labels import CITYSCAPES
 from icnet_ros.runtime.visualization import blend
+from icnet_ros.weights.labels import CITYSCAPES
 
 pytestmark = pytest.mark.ros
 

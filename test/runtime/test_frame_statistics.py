@@ -5,8 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from icnet_ros.runtime.frame_statistics import (DelayTracker, EventCounter, ReasonCounter,
-                                                SampleWindow, StageTimings)
+from icnet_ros.runtime.frame_statistics import DelayTracker, EventCounter, ReasonCounter, SampleWindow, StageTimings
 
 
 def test_event_counter_rate_over_the_last_periods():

@@ -14,10 +14,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
-from icnet_ros.runtime.image_decoding import (SUPPORTED_ENCODINGS, ImageRejected, RawFrame,
-                                              decode_compressed, to_rgb)
-from icnet_ros.weights.labels import CITYSCAPES
+from icnet_ros.runtime.image_decoding import SUPPORTED_ENCODINGS, ImageRejected, RawFrame, decode_compressed, to_rgb
 from icnet_ros.runtime.visualization import blend, colorize
+from icnet_ros.weights.labels import CITYSCAPES
 
 HEIGHT, WIDTH = 6, 10
 
@@ -287,7 +286,7 @@ def check_against_opencv_where_cv_bridge_is_wrong(bridged, defect: str) -> None:
         wrong = True
     if not wrong:
         warnings.warn(f"this cv_bridge converts {bridge_ids([bridged])[0]} right: it no longer "
-                      f"{defect}; docs/node.md's list is out of date")
+                      f"{defect}; docs/node.md's list is out of date", stacklevel=2)
 
 
 MISREAD = [c for c in BRIDGE_CASES if cv_bridge_defect(*c) == MISREAD_PADDED_ROWS]

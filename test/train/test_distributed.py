@@ -25,9 +25,9 @@ import torch
 import yaml
 from train_helpers import TINY, first_seed_without_void, losses, tiny_config
 
+from icnet_ros.synthetic.street_scenes import generate_scene
 from icnet_ros.weights.labels import CITYSCAPES
 from icnet_train import checkpoint as ckpt
-from icnet_ros.synthetic.street_scenes import generate_scene
 from icnet_train.train import build_model, train
 
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from icnet_ros.synthetic.street_scenes import generate_scene
 from icnet_ros.weights.labels import CITYSCAPES
 from icnet_ros.weights.weight_file import load_model, read_weights
 from icnet_train import checkpoint as ckpt
 from icnet_train.cli import main
-from icnet_ros.synthetic.street_scenes import generate_scene
 from icnet_train.data.transforms import normalize
 from icnet_train.evaluate import predict
 from icnet_train.export import ONNX_TOLERANCE

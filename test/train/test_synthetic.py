@@ -7,8 +7,15 @@ import time
 import numpy as np
 import pytest
 
-from icnet_ros.synthetic.street_scenes import (POLE, ROAD, SKY, SyntheticScenes, generate_scene, generate_sequence,
-                                        sample_scene)
+from icnet_ros.synthetic.street_scenes import (
+    POLE,
+    ROAD,
+    SKY,
+    SyntheticScenes,
+    generate_scene,
+    generate_sequence,
+    sample_scene,
+)
 
 
 def test_same_seed_same_frame_other_seed_other_frame():

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from train_helpers import first_seed_without_void, losses, tiny_config
 
 from icnet_train import checkpoint as ckpt
 from icnet_train.cli import main
@@ -16,7 +17,6 @@ from icnet_train.distributed import setup
 from icnet_train.evaluate import evaluate
 from icnet_train.loss import CascadeLoss
 from icnet_train.train import train
-from train_helpers import first_seed_without_void, losses, tiny_config
 
 
 def test_a_few_dozen_steps_halve_the_loss_and_segment_the_frames(trained_run):

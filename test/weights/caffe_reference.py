@@ -138,7 +138,7 @@ def v1_layer_proto(name: str, kind: int, blobs: list[bytes]) -> bytes:
 
 def net_proto(layers: list[bytes], *, legacy: bool = False, name: str = "ICNet") -> bytes:
     """A NetParameter: name 1, then ``layer`` (100) or legacy ``layers`` (2) entries."""
-    return _bytes_field(1, name.encode()) + b"".join(_bytes_field(2 if legacy else 100, l) for l in layers)
+    return _bytes_field(1, name.encode()) + b"".join(_bytes_field(2 if legacy else 100, layer) for layer in layers)
 
 
 # ---- random official weights ---------------------------------------------------------

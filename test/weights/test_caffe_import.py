@@ -25,12 +25,11 @@ import pytest
 import torch
 
 from icnet_ros.ros.node_process import NodeProcess
+from icnet_ros.tools import convert_caffe
 from icnet_ros.weights.caffe import CaffeError, CaffeLayer, CaffeNet, icnet_from_caffe, parse_net, read_caffemodel
 from icnet_ros.weights.labels import CITYSCAPES
 from icnet_ros.weights.preprocessing import OFFICIAL
 from icnet_ros.weights.weight_file import WeightsError, file_sha256, load_model
-from icnet_ros.tools import convert_caffe
-
 
 PROTOTXT = {"merged": "icnet_cityscapes.prototxt", "bnnomerge": "icnet_cityscapes_bnnomerge.prototxt"}
 AUX = ("conv6_sub4", "conv6_sub2")
@@ -189,8 +188,8 @@ def test_reader_refuses_what_is_not_a_caffemodel(tmp_path, tiny_weights, content
 
 
 def _net(layers: list[dict], blobs: dict[str, list[np.ndarray]]) -> CaffeNet:
-    return CaffeNet("ICNet", [CaffeLayer(l["name"][0], l["type"][0], list(blobs.get(l["name"][0], [])))
-                              for l in layers])
+    return CaffeNet("ICNet", [CaffeLayer(layer["name"][0], layer["type"][0], list(blobs.get(layer["name"][0], [])))
+                              for layer in layers])
 
 
 def _edit(edit: str, layers: list[dict], blobs: dict[str, list[np.ndarray]]) -> CaffeNet:
@@ -260,7 +259,8 @@ def test_a_bnnomerge_file_whose_bn_layers_have_another_type_is_refused_with_the_
         r"auxiliary classifiers \(no layer of type BN carries blobs; 0 of (\d+) convolutions carry a bias, as in the "
         r"bnnomerge form; (\d+) layers named '\*/bn' carry blobs but are of type 'BatchNorm', not BN; auxiliary "
         r"classifiers with blobs: conv6_sub4, conv6_sub2\): extra layers: conv1_1_3x3_s2/bn \(BatchNorm\), "
-        r"(?:[^;]+, ){11}\.\.\. \((\d+) more\); conv1_1_3x3_s2 has 1 blobs, the BN-merged network needs 2 \([^)]+\); (?:[^;]+; ){3}"
+        r"(?:[^;]+, ){11}\.\.\. \((\d+) more\); conv1_1_3x3_s2 has 1 blobs, the BN-merged network needs 2 \([^)]+\); "
+        r"(?:[^;]+; ){3}"
         r"\.\.\. \((\d+) more\)\n", error)
     assert refused, error
     convolutions, named_bn, more_layers, more_problems = map(int, refused.groups())

@@ -23,7 +23,12 @@ from icnet_ros.model import icnet
 from icnet_ros.weights.labels import CITYSCAPES
 from icnet_ros.weights.preprocessing import Preprocessing
 from icnet_ros.weights.weight_file import (
-    METADATA_KEY, WeightsError, WeightsMetadata, load_model, read_weights, save_weights,
+    METADATA_KEY,
+    WeightsError,
+    WeightsMetadata,
+    load_model,
+    read_weights,
+    save_weights,
 )
 
 

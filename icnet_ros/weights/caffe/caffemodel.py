@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from icnet_ros.weights.caffe.wire import (
-    FIXED32, FIXED64, LENGTH_DELIMITED, VARINT, Field, WireError, fields, packed_varints, signed64,
+    FIXED32,
+    FIXED64,
+    LENGTH_DELIMITED,
+    VARINT,
+    Field,
+    WireError,
+    fields,
+    packed_varints,
+    signed64,
 )
 from icnet_ros.weights.weight_file import WeightsError
 

@@ -30,9 +30,9 @@ import torch
 from icnet_ros.model import ICNet, icnet
 from icnet_ros.weights.caffe.caffemodel import CaffeError, CaffeLayer, CaffeNet, read_caffemodel
 from icnet_ros.weights.caffe.releases import OFFICIAL_RELEASES
+from icnet_ros.weights.errors import listing
 from icnet_ros.weights.labels import CITYSCAPES
 from icnet_ros.weights.preprocessing import OFFICIAL
-from icnet_ros.weights.errors import listing
 from icnet_ros.weights.weight_file import WeightsMetadata, architecture_of, file_sha256, load_state
 
 CLASSIFIERS = ("conv6_cls", "conv6_sub4", "conv6_sub2")
