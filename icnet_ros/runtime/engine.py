@@ -75,7 +75,7 @@ class SegmentationResult:
     class_mask: np.ndarray  # HxW uint8 class ids at the input's resolution
     confidence: np.ndarray | None  # HxW float32 largest softmax probability, when asked
     rgb: np.ndarray | None  # the decoded HxWx3 uint8 RGB input, when asked
-    timings_ms: dict[str, float] = field(default_factory=dict)  # per stage, keys STAGES
+    timings_ms: dict[str, float] = field(default_factory=dict)  # per stage, keys stages.ENGINE_STAGES
     batch_size: int = 1  # frames in the forward pass this one was part of (its stage times are the batch's)
     events: dict[str, torch.cuda.Event] | None = None  # CUDA: its submission's events, upload .. done (timelines)
 
