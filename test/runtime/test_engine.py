@@ -17,10 +17,10 @@ import torch.nn.functional as F
 
 from icnet_ros.model import icnet
 from icnet_ros.runtime.engine import EngineError, SegmentationEngine
-from icnet_ros.runtime.stages import ENGINE_STAGES as STAGES
 from icnet_ros.runtime.image_decoding import CompressedFrame, ImageRejected, RawFrame
 from icnet_ros.runtime.postprocessing import ScoreUpsampler, upsample_argmax, upsample_argmax_dense
 from icnet_ros.runtime.slot_buffers import SlotBuffers
+from icnet_ros.runtime.stages import ENGINE_STAGES as STAGES
 from icnet_ros.weights.labels import CITYSCAPES, LabelSet
 from icnet_ros.weights.preprocessing import Preprocessing
 from icnet_ros.weights.weight_file import WeightsMetadata, load_model, save_weights

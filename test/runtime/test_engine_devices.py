@@ -15,8 +15,8 @@ import torch
 from icnet_bench.synthetic_frames import encode, smooth_scene
 from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
 from icnet_ros.runtime.engine import SegmentationEngine
-from icnet_ros.runtime.stages import ENGINE_STAGES as STAGES
 from icnet_ros.runtime.image_decoding import RawFrame
+from icnet_ros.runtime.stages import ENGINE_STAGES as STAGES
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
