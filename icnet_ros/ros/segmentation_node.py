@@ -35,10 +35,11 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from icnet_ros.ros import diagnostics
 from icnet_ros.ros.callback_guard import FaultLog
-from icnet_ros.ros.camera_info import SUBSCRIPTION_DEPTH, CalibrationsByStamp, camera_info_topic, output_topic
+from icnet_ros.ros.camera_info import SUBSCRIPTION_DEPTH, CalibrationsByStamp, camera_info_topic
+from icnet_ros.ros.camera_outputs import IMAGE_TOPICS, CameraOutputs, render
 from icnet_ros.ros.cameras import cameras
 from icnet_ros.ros.frame_workers import FrameTag, Workers
-from icnet_ros.ros.image_messages import compressed_frame, image_msg, raw_frame
+from icnet_ros.ros.image_messages import compressed_frame, raw_frame
 from icnet_ros.ros.input_watch import InputWatch
 from icnet_ros.ros.label_info import TOPIC as LABEL_INFO_TOPIC
 from icnet_ros.ros.label_info import LabelInfoPublishers
@@ -47,14 +48,12 @@ from icnet_ros.ros.parameters import PARAMETERS, SPECS, RuntimeSettings, check_r
 from icnet_ros.ros.qos import qos_profile
 from icnet_ros.runtime.heap import release_free_heap
 from icnet_ros.runtime.image_decoding import ImageRejected
-from icnet_ros.runtime.visualization import blend, colorize
 from icnet_ros.weights.labels import LabelSet
 
 if TYPE_CHECKING:
     from icnet_ros.runtime.engine import SegmentationEngine, SegmentationResult
 
 NODE_NAME = "icnet_segmenter"
-OUTPUT_TOPICS = ("class_mask", "color_mask", "overlay", "confidence")
 STOP_TIMEOUT_S = 10.0   # waiting for in-flight frames when deactivating
 RETRY_S = 0.05          # a worker's pause after a failed round, so a lasting fault cannot spin
 
@@ -96,7 +95,7 @@ class SegmentationNode(LifecycleNode):
         self._warm = False   # the engine ran its warm-up (kept over deactivate unless released)
         self._model: diagnostics.ModelInfo | None = None
         self._palette = None
-        self._outputs: list[dict] = []  # per camera
+        self._outputs: list[CameraOutputs] = []  # per camera
         self._inputs: list = []  # the image subscriptions (Node's own list is _subscriptions)
         self._calibration_inputs: list = []  # their camera_info subscriptions
         condition = threading.Condition()
@@ -119,15 +118,9 @@ class SegmentationNode(LifecycleNode):
                     ignore_override=True)
             output_qos = qos_profile(self._config["output_qos_reliability"], self._config["output_qos_depth"])
             for camera in self._cameras:
-                outputs: dict = {}
+                outputs = CameraOutputs()
                 self._outputs.append(outputs)   # tracked at once: a later failure releases them
-                for topic in OUTPUT_TOPICS:
-                    outputs[topic] = self.create_lifecycle_publisher(Image, camera.topic(topic), output_qos)
-                outputs["timing"] = self.create_lifecycle_publisher(DiagnosticArray, camera.topic("timing"),
-                                                                    output_qos)
-                for topic in OUTPUT_TOPICS:
-                    outputs[output_topic(topic)] = self.create_lifecycle_publisher(
-                        CameraInfo, camera.topic(output_topic(topic)), output_qos)
+                outputs.create(self, camera, output_qos)
             self._label_info.publish(self._engine.labels)
         except Exception as error:  # noqa: BLE001 - any reason is reported, the node stays up
             self.get_logger().error(f"cannot configure: {error}")
@@ -270,7 +263,7 @@ class SegmentationNode(LifecycleNode):
         self._stop(timeout)
         self._close_engine()
         outputs, self._outputs = self._outputs, []
-        for publisher in (publisher for camera in outputs for publisher in camera.values()):
+        for publisher in (publisher for camera in outputs for publisher in camera):
             self._attempt("stop", self.destroy_lifecycle_publisher, publisher)
         self._attempt("stop", self._label_info.destroy)
         self._model = None
@@ -344,7 +337,7 @@ class SegmentationNode(LifecycleNode):
         if not getattr(self._settings, f"publish_{topic}"):
             return False
         try:
-            return self._outputs[camera][topic].get_subscription_count() > 0
+            return self._outputs[camera].subscribed(topic)
         except Exception as error:  # noqa: BLE001 - e.g. RCLError once the context shuts down
             self._faults.record("subscription count", error)
             return False
@@ -366,7 +359,7 @@ class SegmentationNode(LifecycleNode):
             except Exception as error:  # noqa: BLE001 - cv2.error, MemoryError: this frame fails alone
                 self._fail(camera, "decode", error)
                 continue
-            wanted = {topic: self._wanted(camera, topic) for topic in OUTPUT_TOPICS[1:]}
+            wanted = {topic: self._wanted(camera, topic) for topic in IMAGE_TOPICS[1:]}
             frames.append(frame)
             tags.append(FrameTag(camera, msg.header, **wanted))
         if not frames:
@@ -443,24 +436,15 @@ class SegmentationNode(LifecycleNode):
         outputs, counters = self._outputs[tag.camera], self._counters[tag.camera]
         timings = {stage: float(result.timings_ms.get(stage, 0.0)) for stage in diagnostics.STAGES}
         start = time.perf_counter()
-        images = {"class_mask": result.class_mask}
-        if tag.color_mask or tag.overlay:
-            color = colorize(result.class_mask, self._palette)
-            if tag.color_mask:
-                images["color_mask"] = color
-            if tag.overlay and result.rgb is not None:
-                images["overlay"] = blend(result.rgb, color, settings.overlay_alpha)
-        if tag.confidence and result.confidence is not None:
-            images["confidence"] = result.confidence
+        images = render(result.class_mask, self._palette, color_mask=tag.color_mask, overlay=tag.overlay,
+                        rgb=result.rgb, alpha=settings.overlay_alpha,
+                        confidence=result.confidence if tag.confidence else None)
         published = time.perf_counter()
         timings["colorize"] = (published - start) * 1e3
         calibration = self._calibrations[tag.camera].matching(tag.header)
         if calibration is None:
             counters.without_camera_info.add()
-        for topic, image in images.items():
-            outputs[topic].publish(image_msg(tag.header, image))
-            if calibration is not None:
-                outputs[output_topic(topic)].publish(calibration)
+        outputs.publish_images(tag.header, images, calibration)
         counters.processed.add()  # only once published: a failed publish counts as a failure alone
         timings["publish"] = (time.perf_counter() - published) * 1e3
         # Plain integers: rclpy's Time refuses the negative seconds a camera with a bad clock may send.
@@ -473,8 +457,7 @@ class SegmentationNode(LifecycleNode):
         counters.stages.add(now, timings if age_s is None else {**timings, "age": age_ms})
         counters.batch_sizes.add(now, result.batch_size)
         if settings.publish_timing:
-            outputs["timing"].publish(
-                diagnostics.timing(self._prefix, tag.header, timings, age_ms, result.batch_size))
+            outputs.publish_timing(diagnostics.timing(self._prefix, tag.header, timings, age_ms, result.batch_size))
 
     def _camera_label(self, camera: int) -> str:
         name = self._cameras[camera].name
