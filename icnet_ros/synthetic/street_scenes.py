@@ -25,314 +25,55 @@ down one street among moving traffic; :class:`SyntheticScenes`, a dataset of fra
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from functools import cache, cached_property
 
-import cv2
 import numpy as np
 
-from icnet_ros.weights.labels import IGNORE_LABEL
+from icnet_ros.synthetic.scene import (  # noqa: F401 - the class ids are this module's API too
+    BICYCLE,
+    BUILDING,
+    BUS,
+    CAR,
+    CORRIDOR,
+    FENCE,
+    MOTORCYCLE,
+    PERSON,
+    POLE,
+    RIDER,
+    ROAD,
+    SIDEWALK,
+    SKY,
+    SKYLINE_Z,
+    STREET_LENGTH,
+    TERRAIN,
+    TRAFFIC_LIGHT,
+    TRAFFIC_SIGN,
+    TRAIN,
+    TRUCK,
+    VEGETATION,
+    WALL,
+    Part,
+    StreetScene,
+    Thing,
+    bar_x,
+    box,
+    ellipse_x,
+    ground_rect,
+    jitter,
+    rect_x,
+    rect_z,
+    ring_x,
+    shade,
+)
 
-(ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, TRAFFIC_LIGHT, TRAFFIC_SIGN, VEGETATION, TERRAIN,
- SKY, PERSON, RIDER, CAR, TRUCK, BUS, TRAIN, MOTORCYCLE, BICYCLE) = range(19)
-
-STREET_LENGTH = 360.0  # metres of street ahead of z = 0
-SKYLINE_Z = 380.0
-MAX_CAMERA_Z = STREET_LENGTH - 200.0  # how far a camera may drive down the street
-NEAR_PLANE = 0.5  # metres; nearer geometry is clipped
-CORRIDOR = 2.6  # metres either side of the camera's path kept free of standing objects
-SHIFT = 4  # sub-pixel bits for cv2 drawing
-# Relative amplitude of per-pixel texture, by trainId (grass and leaves are the roughest).
-TEXTURE = np.zeros(256, np.float32)
-TEXTURE[[ROAD, SIDEWALK, BUILDING, WALL, FENCE, TERRAIN, VEGETATION, SKY]] = (
-    0.07, 0.06, 0.05, 0.06, 0.05, 0.16, 0.22, 0.01)
-TEXTURE[[POLE, TRAFFIC_LIGHT, TRAFFIC_SIGN, PERSON, RIDER, CAR, TRUCK, BUS, MOTORCYCLE, BICYCLE]] = 0.03
-
-Color = tuple[float, float, float]
-
-
-@dataclass
-class Part:
-    """Planar polygons (each an (N, 3) array of world points) of one label and colour."""
-
-    label: int
-    color: Color
-    polygons: list[np.ndarray]
-
-
-@dataclass
-class Thing:
-    """An object: parts in drawing order, ``depth`` = its nearest z, ``speed`` along z (m/s)."""
-
-    depth: float
-    parts: list[Part]
-    speed: float = 0.0
-
-
-@dataclass
-class StreetScene:
-    """One street and its camera; :meth:`render` draws it from any point along the road."""
-
-    seed: int
-    horizon: float  # horizon row as a fraction of the height
-    focal: float  # focal length as a fraction of the width
-    camera_height: float
-    camera_x: float
-    camera_speed: float  # m/s along the road
-    terrain: Color  # the ground beyond everything else, up to the skyline
-    ground: list[Thing]  # road, sidewalks, markings: flat polygons (y = 0) in drawing order
-    shadows: list[Thing]  # flat polygons darkening the ground; the colour is the factor
-    backdrop: list[Thing]  # skyline and the lots beside the street (behind every street object)
-    things: list[Thing]  # street objects: poles, trees, signs, vehicles, people
-    sky: tuple[Color, Color]  # horizon colour, zenith colour
-    exposure: float
-    tint: Color
-    gamma: float
-    noise_sigma: float
-    blur: float
-    ego_vehicle: float  # bonnet height as a fraction of the image height (0: none)
-    ego_color: Color = (30.0, 30.0, 34.0)
-    clouds: list[tuple[float, float, float, float]] = field(default_factory=list)  # u, v, ru, rv
-
-    @cached_property
-    def _batches(self) -> tuple[_Batch, _Batch, _Batch, _Batch]:
-        return _Batch(self.ground), _Batch(self.shadows), _Batch(self.backdrop), _Batch(self.things)
-
-    @property
-    def duration(self) -> float:
-        """Seconds the camera can drive down the street."""
-        return MAX_CAMERA_Z / self.camera_speed
-
-    def render(self, height: int = 256, width: int = 512, time: float = 0.0,
-               noise_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """RGB uint8 (H, W, 3) and trainId uint8 (H, W) at ``time`` seconds of the drive.
-
-        The camera moves at ``camera_speed``, vehicles at their own speeds. ``noise_seed``
-        varies only the texture and sensor noise (e.g. the frame number of a sequence).
-        """
-        if height < 8 or width < 8:
-            raise ValueError(f"image size must be at least 8x8, got {height}x{width}")
-        if not 0.0 <= time <= self.duration:
-            raise ValueError(f"time must be within 0..{self.duration:.1f} s for this street, got {time}")
-        camera_z = self.camera_speed * time
-        view = _View(height, width, self.horizon * height, self.focal * width, self.camera_height,
-                     self.camera_x, camera_z)
-        ground, shadows, backdrop, things = self._batches
-        image = np.empty((height, width, 3), np.float32)
-        label = np.full((height, width), SKY, np.uint8)
-        _draw_sky(image, view, self)
-        skyline = int(np.ceil(view.cy + view.focal * self.camera_height / (SKYLINE_Z - camera_z)))
-        image[skyline:], label[skyline:] = self.terrain, TERRAIN
-        for class_id, color, polygons in ground.project(view, time, in_order=True):
-            _fill(image, label, polygons, color, class_id)
-        shade = np.ones((height, width), np.float32)
-        for _, color, polygons in shadows.project(view, time, in_order=True):
-            cv2.fillPoly(shade, polygons, color[0], cv2.LINE_AA, SHIFT)
-        image *= shade[..., None]
-        for batch in (backdrop, things):
-            for class_id, color, polygons in batch.project(view, time):
-                _fill(image, label, polygons, color, class_id)
-        if self.ego_vehicle > 0:
-            _draw_bonnet(image, label, self.ego_vehicle, self.ego_color)
-        return _finish(image, label, self, np.random.default_rng([self.seed, noise_seed, 7])), label
-
-
-@dataclass(frozen=True)
-class _View:
-    height: int
-    width: int
-    cy: float
-    focal: float
-    camera_height: float
-    camera_x: float
-    camera_z: float
-
-    def project(self, points: np.ndarray) -> np.ndarray:
-        """World points (N, 3) in front of the camera -> fixed-point pixels for cv2."""
-        depth = points[:, 2] - self.camera_z
-        u = self.width / 2 + self.focal * (points[:, 0] - self.camera_x) / depth
-        v = self.cy + self.focal * (self.camera_height - points[:, 1]) / depth
-        limit = 64.0 * max(self.width, self.height)  # keeps fixed-point values in int32
-        return (np.clip(np.stack([u, v], 1), -limit, limit) * (1 << SHIFT)).round().astype(np.int32)
-
-
-class _Batch:
-    """Things flattened so that a frame moves and projects all their points at once."""
-
-    def __init__(self, things: list[Thing]) -> None:
-        polygons = [polygon for thing in things for part in thing.parts for polygon in part.polygons]
-        self.vertices = np.concatenate(polygons) if polygons else np.zeros((0, 3))
-        self.bounds = np.concatenate([[0], np.cumsum([len(p) for p in polygons])]).astype(int).tolist()
-        self.min_z = np.array([p[:, 2].min() for p in polygons])
-        self.depth = np.array([thing.depth for thing in things])
-        self.speed = np.array([thing.speed for thing in things])
-        self.vertex_counts = [sum(len(p) for part in t.parts for p in part.polygons) for t in things]
-        self.polygon_counts = [sum(len(part.polygons) for part in t.parts) for t in things]
-        self.parts: list[list[tuple[int, Color, int, int]]] = []  # per thing: label, colour, polygon range
-        first = 0
-        for thing in things:
-            self.parts.append([])
-            for part in thing.parts:
-                self.parts[-1].append((part.label, part.color, first, first + len(part.polygons)))
-                first += len(part.polygons)
-
-    def project(self, view: _View, time: float,
-                in_order: bool = False) -> list[tuple[int, Color, list[np.ndarray]]]:
-        """(label, colour, pixel polygons) per part, far things first unless ``in_order``."""
-        shift = self.speed * time
-        vertices = self.vertices.copy()
-        vertices[:, 2] += np.repeat(shift, self.vertex_counts)
-        near = view.camera_z + NEAR_PLANE
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pixels = view.project(vertices)
-        clipped = (self.min_z + np.repeat(shift, self.polygon_counts) < near).tolist()
-        order = range(len(self.parts)) if in_order else np.argsort(-(self.depth + shift), kind="stable")
-        bounds, result = self.bounds, []
-        for index in order:
-            for class_id, color, first, last in self.parts[index]:
-                polygons = []
-                for i in range(first, last):
-                    if not clipped[i]:
-                        polygons.append(pixels[bounds[i]:bounds[i + 1]])
-                        continue
-                    kept = _clip_near(vertices[bounds[i]:bounds[i + 1]], near)
-                    if len(kept) >= 3:
-                        polygons.append(view.project(kept))
-                result.append((class_id, color, polygons))
-        return result
-
-
-def _clip_near(polygon: np.ndarray, near: float) -> np.ndarray:
-    """The part of a planar polygon at z >= near (Sutherland-Hodgman, one plane)."""
-    kept = []
-    for a, b in zip(polygon, np.roll(polygon, -1, axis=0)):
-        if a[2] >= near:
-            kept.append(a)
-        if (a[2] >= near) != (b[2] >= near):
-            kept.append(a + (b - a) * (near - a[2]) / (b[2] - a[2]))
-    return np.array(kept).reshape(-1, 3)
-
-
-def _ground_rect(x0: float, x1: float, z0: float, z1: float) -> np.ndarray:
-    return np.array([[x0, 0, z0], [x1, 0, z0], [x1, 0, z1], [x0, 0, z1]], np.float64)
-
-
-def _fill(image: np.ndarray, label: np.ndarray, polygons: list[np.ndarray], color: Color,
-          class_id: int) -> None:
-    if not polygons:
-        return
-    cv2.fillPoly(image, polygons, color, cv2.LINE_AA, SHIFT)
-    cv2.fillPoly(label, polygons, int(class_id), cv2.LINE_8, SHIFT)
-
-
-def _draw_sky(image: np.ndarray, view: _View, scene: StreetScene) -> None:
-    rows = np.arange(view.height, dtype=np.float32)[:, None]
-    t = np.clip(1.0 - rows / max(view.cy, 1.0), 0.0, 1.0) ** 0.7
-    low, high = np.asarray(scene.sky[0], np.float32), np.asarray(scene.sky[1], np.float32)
-    image[:] = (low + (high - low) * t)[:, None, :]
-    for u, v, ru, rv in scene.clouds:
-        center = (int(u * view.width), int(v * view.cy))
-        axes = (max(1, int(ru * view.width)), max(1, int(rv * view.cy)))
-        cv2.ellipse(image, center, axes, 0, 0, 360, (228.0, 230.0, 235.0), -1, cv2.LINE_AA)
-
-
-def _draw_bonnet(image: np.ndarray, label: np.ndarray, fraction: float, color: Color) -> None:
-    height, width = label.shape
-    top = height * (1.0 - fraction)
-    u = np.linspace(0, width, 17)
-    v = top + (height - top) * 0.6 * ((2 * u / width - 1) ** 2)
-    points = np.concatenate([np.stack([u, v], 1), [[width, height + 1], [0, height + 1]]])
-    polygon = [(points * (1 << SHIFT)).round().astype(np.int32)]
-    cv2.fillPoly(image, polygon, color, cv2.LINE_AA, SHIFT)
-    cv2.fillPoly(label, polygon, IGNORE_LABEL, cv2.LINE_8, SHIFT)
-
-
-def _finish(image: np.ndarray, label: np.ndarray, scene: StreetScene, rng: np.random.Generator) -> np.ndarray:
-    """Texture, exposure, colour cast, gamma, blur and sensor noise -> uint8."""
-    height, width = label.shape
-    coarse = cv2.resize(rng.standard_normal((6, 12), dtype=np.float32), (width, height),
-                        interpolation=cv2.INTER_CUBIC)
-    fine = rng.standard_normal((height, width), dtype=np.float32)
-    image *= (1.0 + 0.05 * coarse + TEXTURE[label] * fine)[..., None]
-    levels = np.arange(256, dtype=np.float64)[:, None] * scene.exposure * np.asarray(scene.tint)
-    tone = (255.0 * (np.minimum(levels, 255.0) / 255.0) ** scene.gamma).round().astype(np.uint8)
-    image = cv2.LUT(np.clip(image, 0, 255).astype(np.uint8), tone.reshape(256, 1, 3))
-    if scene.blur > 0:
-        image = cv2.GaussianBlur(image, (0, 0), scene.blur)
-    noise = scene.noise_sigma * rng.standard_normal((height, width), dtype=np.float32)
-    return cv2.add(image, cv2.merge([noise, noise, noise]), dtype=cv2.CV_8U)
-
-
-# ----------------------------------------------------------------------------- building blocks
-
-def _shade(color: Color, factor: float) -> Color:
-    return tuple(float(min(255.0, c * factor)) for c in color)
-
-
-def _jitter(rng: np.random.Generator, color: Color, amount: float = 18.0) -> Color:
-    return tuple(min(255.0, max(0.0, c + d)) for c, d in zip(color, rng.uniform(-amount, amount, 3).tolist()))
-
-
-def _rect_x(x0: float, x1: float, y0: float, y1: float, z: float) -> np.ndarray:
-    """Upright rectangle facing the camera (plane z = const)."""
-    return np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]], np.float64)
-
-
-def _rect_z(x: float, z0: float, z1: float, y0: float, y1: float) -> np.ndarray:
-    """Upright rectangle along the road (plane x = const)."""
-    return np.array([[x, y0, z0], [x, y0, z1], [x, y1, z1], [x, y1, z0]], np.float64)
-
-
-def _ellipse_x(x: float, y: float, z: float, rx: float, ry: float, n: int = 14) -> np.ndarray:
-    """Ellipse in a plane facing the camera."""
-    return np.array([x, y, z]) + _unit_circle(n) * np.array([rx, ry, 0.0])
-
-
-@cache
-def _unit_circle(n: int) -> np.ndarray:
-    a = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    return np.stack([np.cos(a), np.sin(a), np.zeros(n)], axis=1)
-
-
-def _ring_x(x: float, y: float, z: float, radius: float, thickness: float, n: int = 16) -> list[np.ndarray]:
-    """A ring (wheel) facing the camera, as quads between two circles."""
-    a = np.linspace(0, 2 * np.pi, n + 1)
-    outer = np.stack([x + radius * np.cos(a), y + radius * np.sin(a)], 1)
-    inner = np.stack([x + (radius - thickness) * np.cos(a), y + (radius - thickness) * np.sin(a)], 1)
-    return [np.array([[*outer[i], z], [*outer[i + 1], z], [*inner[i + 1], z], [*inner[i], z]])
-            for i in range(n)]
-
-
-def _bar_x(p: tuple[float, float], q: tuple[float, float], z: float, thickness: float) -> np.ndarray:
-    """A thin bar between two points in a plane facing the camera (bicycle frames)."""
-    d = np.array([q[0] - p[0], q[1] - p[1]])
-    n = np.array([-d[1], d[0]]) / (np.linalg.norm(d) + 1e-9) * thickness / 2
-    return np.array([[p[0] + n[0], p[1] + n[1], z], [q[0] + n[0], q[1] + n[1], z],
-                     [q[0] - n[0], q[1] - n[1], z], [p[0] - n[0], p[1] - n[1], z]])
-
-
-def _box(x0: float, x1: float, y0: float, y1: float, z0: float, z1: float, color: Color,
-         class_id: int, side_x: float) -> list[Part]:
-    """A box seen from a camera at lateral position ``side_x``: side face, then front face."""
-    parts = []
-    if side_x < x0:
-        parts.append(Part(class_id, _shade(color, 0.75), [_rect_z(x0, z0, z1, y0, y1)]))
-    elif side_x > x1:
-        parts.append(Part(class_id, _shade(color, 0.75), [_rect_z(x1, z0, z1, y0, y1)]))
-    parts.append(Part(class_id, color, [_rect_x(x0, x1, y0, y1, z0)]))
-    return parts
-
-
-# ----------------------------------------------------------------------------- scene objects
 
 def _building(rng, side: int, x_face: float, z0: float, z1: float, light: float) -> tuple[Thing, float]:
     """A building whose street façade is the plane x = x_face; returns it and its height."""
     height = rng.uniform(6.0, 28.0)
-    base = _jitter(rng, [(150, 140, 125), (120, 115, 110), (170, 160, 150), (140, 100, 80),
+    base = jitter(rng, [(150, 140, 125), (120, 115, 110), (170, 160, 150), (140, 100, 80),
                          (95, 95, 105)][rng.integers(5)], 20)
-    face = _shade(base, light)
-    parts = [Part(BUILDING, _shade(base, 0.8), [_rect_x(x_face, x_face + side * 30.0, 0, height, z0)]),
-             Part(BUILDING, face, [_rect_z(x_face, z0, z1, 0, height)])]
+    face = shade(base, light)
+    parts = [Part(BUILDING, shade(base, 0.8), [rect_x(x_face, x_face + side * 30.0, 0, height, z0)]),
+             Part(BUILDING, face, [rect_z(x_face, z0, z1, 0, height)])]
     floor, spacing = rng.uniform(2.8, 3.6), rng.uniform(2.2, 3.5)
     window_w, window_h = spacing * rng.uniform(0.35, 0.6), floor * rng.uniform(0.35, 0.55)
     ys = np.arange(floor * 0.9, height - floor * 0.6, floor)
@@ -342,10 +83,10 @@ def _building(rng, side: int, x_face: float, z0: float, z1: float, light: float)
         corners = np.stack([np.full((len(y), 4), x_face),
                             y + np.array([0, 0, window_h, window_h]),
                             z + np.array([0, window_w, window_w, 0])], axis=2)
-        parts.append(Part(BUILDING, _shade(_jitter(rng, (60, 70, 85), 15), light), list(corners)))
+        parts.append(Part(BUILDING, shade(jitter(rng, (60, 70, 85), 15), light), list(corners)))
     if rng.random() < 0.5:  # shop front at street level
-        parts.append(Part(BUILDING, _shade(_jitter(rng, (70, 60, 55), 25), light),
-                          [_rect_z(x_face, z0 + 0.5, z1 - 0.5, 0.3, min(2.6, height - 0.5))]))
+        parts.append(Part(BUILDING, shade(jitter(rng, (70, 60, 55), 25), light),
+                          [rect_z(x_face, z0 + 0.5, z1 - 0.5, 0.3, min(2.6, height - 0.5))]))
     return Thing(z0, parts), height
 
 
@@ -356,117 +97,117 @@ def _greenery(rng, x_face: float, z0: float, z1: float, light: float) -> Thing:
     tops = top * (1 + 0.25 * rng.standard_normal(len(zs)))
     outline = np.concatenate([np.stack([np.full(len(zs), x_face), np.zeros(len(zs)), zs], 1)[::-1],
                               np.stack([np.full(len(zs), x_face), np.maximum(tops, 0.8), zs], 1)])
-    color = _shade(_jitter(rng, (75, 110, 45), 18), light)
+    color = shade(jitter(rng, (75, 110, 45), 18), light)
     return Thing(z0, [Part(VEGETATION, color, [outline])])
 
 
 def _barrier(rng, x: float, z0: float, z1: float, light: float) -> Thing:
     """A wall or a fence (with a lattice of darker bars) in front of a lot."""
     if rng.random() < 0.5:
-        color = _shade(_jitter(rng, (150, 145, 135), 20), light)
-        return Thing(z0, [Part(WALL, color, [_rect_z(x, z0, z1, 0, rng.uniform(1.0, 2.5))])])
+        color = shade(jitter(rng, (150, 145, 135), 20), light)
+        return Thing(z0, [Part(WALL, color, [rect_z(x, z0, z1, 0, rng.uniform(1.0, 2.5))])])
     height = rng.uniform(1.0, 2.0)
-    color = _shade(_jitter(rng, (140, 125, 110), 25), light)
-    bars = [_rect_z(x, z, z + 0.08, 0, height) for z in np.arange(z0, z1, rng.uniform(0.6, 1.5))]
-    rails = [_rect_z(x, z0, z1, y, y + 0.07) for y in (0.15, height - 0.1)]
-    return Thing(z0, [Part(FENCE, _shade(color, 0.9), [_rect_z(x, z0, z1, 0, height)]),
-                      Part(FENCE, _shade(color, 0.55), bars + rails)])
+    color = shade(jitter(rng, (140, 125, 110), 25), light)
+    bars = [rect_z(x, z, z + 0.08, 0, height) for z in np.arange(z0, z1, rng.uniform(0.6, 1.5))]
+    rails = [rect_z(x, z0, z1, y, y + 0.07) for y in (0.15, height - 0.1)]
+    return Thing(z0, [Part(FENCE, shade(color, 0.9), [rect_z(x, z0, z1, 0, height)]),
+                      Part(FENCE, shade(color, 0.55), bars + rails)])
 
 
 def _tree(rng, x: float, z: float) -> Thing:
     trunk_h, radius = rng.uniform(2.0, 3.5), rng.uniform(1.2, 2.8)
-    green = _jitter(rng, (80, 115, 45), 20)
-    crowns = [_ellipse_x(x + rng.uniform(-0.6, 0.6) * radius, trunk_h + radius * rng.uniform(0.6, 1.2),
+    green = jitter(rng, (80, 115, 45), 20)
+    crowns = [ellipse_x(x + rng.uniform(-0.6, 0.6) * radius, trunk_h + radius * rng.uniform(0.6, 1.2),
                          z, radius * rng.uniform(0.7, 1.0), radius * rng.uniform(0.7, 1.0)) for _ in range(3)]
-    return Thing(z, [Part(VEGETATION, (90.0, 70.0, 50.0), [_rect_x(x - 0.12, x + 0.12, 0, trunk_h + 0.5, z)]),
-                     Part(VEGETATION, green, crowns[:2]), Part(VEGETATION, _shade(green, 0.8), crowns[2:])])
+    return Thing(z, [Part(VEGETATION, (90.0, 70.0, 50.0), [rect_x(x - 0.12, x + 0.12, 0, trunk_h + 0.5, z)]),
+                     Part(VEGETATION, green, crowns[:2]), Part(VEGETATION, shade(green, 0.8), crowns[2:])])
 
 
 def _street_light(rng, x: float, z: float, side: int) -> Thing:
     height, w = rng.uniform(6.0, 9.0), rng.uniform(0.12, 0.2)
-    grey = _jitter(rng, (125, 125, 130), 15)
+    grey = jitter(rng, (125, 125, 130), 15)
     arm = rng.uniform(1.0, 2.5)
-    polygons = [_rect_x(x - w / 2, x + w / 2, 0, height, z),
-                _rect_x(min(x, x - side * arm), max(x, x - side * arm), height - 0.1, height, z)]
-    lamp = _rect_x(x - side * arm - 0.3, x - side * arm + 0.3, height - 0.25, height - 0.05, z)
+    polygons = [rect_x(x - w / 2, x + w / 2, 0, height, z),
+                rect_x(min(x, x - side * arm), max(x, x - side * arm), height - 0.1, height, z)]
+    lamp = rect_x(x - side * arm - 0.3, x - side * arm + 0.3, height - 0.25, height - 0.05, z)
     return Thing(z, [Part(POLE, grey, polygons + [lamp])])
 
 
 def _sign(rng, x: float, z: float) -> Thing:
     top = rng.uniform(2.2, 3.0)
     kind = rng.integers(3)
-    parts = [Part(POLE, _jitter(rng, (130, 130, 135), 15), [_rect_x(x - 0.05, x + 0.05, 0, top, z)])]
+    parts = [Part(POLE, jitter(rng, (130, 130, 135), 15), [rect_x(x - 0.05, x + 0.05, 0, top, z)])]
     cy, r = top + 0.3, 0.32
     if kind == 0:  # round prohibition sign: red ring, white face
-        parts += [Part(TRAFFIC_SIGN, (200.0, 30.0, 35.0), [_ellipse_x(x, cy, z, r, r, 16)]),
-                  Part(TRAFFIC_SIGN, (235.0, 235.0, 235.0), [_ellipse_x(x, cy, z, r * 0.72, r * 0.72, 16)])]
+        parts += [Part(TRAFFIC_SIGN, (200.0, 30.0, 35.0), [ellipse_x(x, cy, z, r, r, 16)]),
+                  Part(TRAFFIC_SIGN, (235.0, 235.0, 235.0), [ellipse_x(x, cy, z, r * 0.72, r * 0.72, 16)])]
     elif kind == 1:  # warning triangle
         tri = np.array([[x - r, cy - r * 0.8, z], [x + r, cy - r * 0.8, z], [x, cy + r, z]])
         parts.append(Part(TRAFFIC_SIGN, (210.0, 180.0, 40.0), [tri]))
     else:  # blue information panel
-        parts.append(Part(TRAFFIC_SIGN, (30.0, 80.0, 170.0), [_rect_x(x - r, x + r, cy - r, cy + r, z)]))
+        parts.append(Part(TRAFFIC_SIGN, (30.0, 80.0, 170.0), [rect_x(x - r, x + r, cy - r, cy + r, z)]))
     return Thing(z, parts)
 
 
 def _traffic_light(rng, x: float, z: float, side: int) -> Thing:
     pole_h = rng.uniform(3.0, 4.5)
-    parts = [Part(POLE, _jitter(rng, (90, 95, 95), 15), [_rect_x(x - 0.07, x + 0.07, 0, pole_h, z)])]
+    parts = [Part(POLE, jitter(rng, (90, 95, 95), 15), [rect_x(x - 0.07, x + 0.07, 0, pole_h, z)])]
     bx = x
     if rng.random() < 0.4:  # on an arm over the road
         reach = rng.uniform(2.5, 5.0)
         bx = x - side * reach
-        parts[0].polygons.append(_rect_x(min(x, bx), max(x, bx), pole_h - 0.12, pole_h, z))
-    parts.append(Part(TRAFFIC_LIGHT, (35.0, 35.0, 35.0), [_rect_x(bx - 0.18, bx + 0.18, pole_h - 1.0, pole_h, z)]))
+        parts[0].polygons.append(rect_x(min(x, bx), max(x, bx), pole_h - 0.12, pole_h, z))
+    parts.append(Part(TRAFFIC_LIGHT, (35.0, 35.0, 35.0), [rect_x(bx - 0.18, bx + 0.18, pole_h - 1.0, pole_h, z)]))
     lit = rng.integers(3)
     for i, color in enumerate(((220.0, 40.0, 30.0), (230.0, 170.0, 30.0), (40.0, 210.0, 90.0))):
         cy = pole_h - 0.2 - 0.3 * i
-        parts.append(Part(TRAFFIC_LIGHT, color if i == lit else _shade(color, 0.3), [_ellipse_x(bx, cy, z, 0.1, 0.1, 10)]))
+        parts.append(Part(TRAFFIC_LIGHT, color if i == lit else shade(color, 0.3), [ellipse_x(bx, cy, z, 0.1, 0.1, 10)]))
     return Thing(z, parts)
 
 
 def _vehicle(rng, kind: int, x: float, z: float, camera_x: float, facing_us: bool) -> Thing:
     if kind == CAR:
         w, h, length = rng.uniform(1.65, 1.9), rng.uniform(1.35, 1.6), rng.uniform(3.9, 4.8)
-        color = _jitter(rng, [(180, 20, 25), (30, 40, 120), (200, 200, 205), (25, 25, 28), (120, 125, 130),
+        color = jitter(rng, [(180, 20, 25), (30, 40, 120), (200, 200, 205), (25, 25, 28), (120, 125, 130),
                               (40, 90, 50)][rng.integers(6)], 20)
     elif kind == TRUCK:
         w, h, length = rng.uniform(2.3, 2.55), rng.uniform(3.0, 3.9), rng.uniform(6.5, 10.0)
-        color = _jitter(rng, [(220, 220, 215), (170, 60, 30), (60, 80, 110)][rng.integers(3)], 20)
+        color = jitter(rng, [(220, 220, 215), (170, 60, 30), (60, 80, 110)][rng.integers(3)], 20)
     else:
         w, h, length = 2.5, rng.uniform(3.0, 3.3), rng.uniform(10.0, 12.5)
-        color = _jitter(rng, [(200, 180, 40), (200, 40, 40), (60, 110, 170)][rng.integers(3)], 15)
+        color = jitter(rng, [(200, 180, 40), (200, 40, 40), (60, 110, 170)][rng.integers(3)], 15)
     x0, x1 = x - w / 2, x + w / 2
     body_top = h * (0.6 if kind == CAR else 0.92)
-    parts = _box(x0, x1, 0.25, body_top, z, z + length, color, kind, camera_x)
+    parts = box(x0, x1, 0.25, body_top, z, z + length, color, kind, camera_x)
     if kind == CAR:  # cabin, narrower, with dark glass
-        parts += _box(x0 + 0.12, x1 - 0.12, body_top, h, z + 0.9, z + length - 1.2, _shade(color, 0.9), kind, camera_x)
-        parts.append(Part(kind, (45.0, 55.0, 65.0), [_rect_x(x0 + 0.22, x1 - 0.22, body_top + 0.05, h - 0.08, z + 0.9)]))
+        parts += box(x0 + 0.12, x1 - 0.12, body_top, h, z + 0.9, z + length - 1.2, shade(color, 0.9), kind, camera_x)
+        parts.append(Part(kind, (45.0, 55.0, 65.0), [rect_x(x0 + 0.22, x1 - 0.22, body_top + 0.05, h - 0.08, z + 0.9)]))
     else:
-        parts.append(Part(kind, (45.0, 55.0, 65.0), [_rect_x(x0 + 0.15, x1 - 0.15, h * 0.55, h * 0.85, z)]))
+        parts.append(Part(kind, (45.0, 55.0, 65.0), [rect_x(x0 + 0.15, x1 - 0.15, h * 0.55, h * 0.85, z)]))
     lamp = (240.0, 240.0, 220.0) if facing_us else (200.0, 20.0, 20.0)
-    parts.append(Part(kind, lamp, [_rect_x(x0 + 0.08, x0 + 0.35, 0.6, 0.8, z), _rect_x(x1 - 0.35, x1 - 0.08, 0.6, 0.8, z)]))
-    parts.append(Part(kind, (20.0, 20.0, 20.0), [_rect_x(x0 + 0.05, x0 + 0.4, 0, 0.45, z),
-                                               _rect_x(x1 - 0.4, x1 - 0.05, 0, 0.45, z)]))
+    parts.append(Part(kind, lamp, [rect_x(x0 + 0.08, x0 + 0.35, 0.6, 0.8, z), rect_x(x1 - 0.35, x1 - 0.08, 0.6, 0.8, z)]))
+    parts.append(Part(kind, (20.0, 20.0, 20.0), [rect_x(x0 + 0.05, x0 + 0.4, 0, 0.45, z),
+                                               rect_x(x1 - 0.4, x1 - 0.05, 0, 0.45, z)]))
     return Thing(z, parts)
 
 
 def _person(rng, x: float, z: float, class_id: int = PERSON, base_y: float = 0.0, seated: bool = False) -> list[Part]:
     h = rng.uniform(1.55, 1.9)
-    clothes = _jitter(rng, [(40, 50, 90), (120, 30, 30), (60, 60, 60), (200, 190, 170), (30, 90, 60)][rng.integers(5)], 20)
-    trousers = _jitter(rng, (45, 45, 60), 20)
-    skin = _jitter(rng, (200, 160, 130), 30)
+    clothes = jitter(rng, [(40, 50, 90), (120, 30, 30), (60, 60, 60), (200, 190, 170), (30, 90, 60)][rng.integers(5)], 20)
+    trousers = jitter(rng, (45, 45, 60), 20)
+    skin = jitter(rng, (200, 160, 130), 30)
     hw = rng.uniform(0.2, 0.27)
     legs = 0.0 if seated else h * 0.47
     y0 = base_y
     parts = []
     if not seated:
-        parts.append(Part(class_id, trousers, [_rect_x(x - hw * 0.9, x - 0.03, y0, y0 + legs, z),
-                                               _rect_x(x + 0.03, x + hw * 0.9, y0, y0 + legs, z)]))
+        parts.append(Part(class_id, trousers, [rect_x(x - hw * 0.9, x - 0.03, y0, y0 + legs, z),
+                                               rect_x(x + 0.03, x + hw * 0.9, y0, y0 + legs, z)]))
     torso_top = y0 + legs + h * 0.33
-    parts.append(Part(class_id, clothes, [_rect_x(x - hw, x + hw, y0 + legs, torso_top, z),
-                                          _rect_x(x - hw - 0.09, x - hw, y0 + legs + 0.1, torso_top - 0.03, z),
-                                          _rect_x(x + hw, x + hw + 0.09, y0 + legs + 0.1, torso_top - 0.03, z)]))
-    parts.append(Part(class_id, skin, [_ellipse_x(x, torso_top + 0.13, z, 0.1, 0.13, 10)]))
+    parts.append(Part(class_id, clothes, [rect_x(x - hw, x + hw, y0 + legs, torso_top, z),
+                                          rect_x(x - hw - 0.09, x - hw, y0 + legs + 0.1, torso_top - 0.03, z),
+                                          rect_x(x + hw, x + hw + 0.09, y0 + legs + 0.1, torso_top - 0.03, z)]))
+    parts.append(Part(class_id, skin, [ellipse_x(x, torso_top + 0.13, z, 0.1, 0.13, 10)]))
     return parts
 
 
@@ -480,17 +221,17 @@ def _rider(rng, x: float, z: float) -> Thing:
     kind = MOTORCYCLE if motor else BICYCLE
     r = 0.32 if motor else rng.uniform(0.3, 0.36)
     base = 0.7 if motor else 0.55
-    frame = _jitter(rng, (30, 30, 35) if motor else (150, 30, 40), 25)
+    frame = jitter(rng, (30, 30, 35) if motor else (150, 30, 40), 25)
     rear, front = (x - 0.55, r), (x + 0.55, r)
-    wheels = _ring_x(*rear, z, r, 0.07 if motor else 0.04) + _ring_x(*front, z, r, 0.07 if motor else 0.04)
+    wheels = ring_x(*rear, z, r, 0.07 if motor else 0.04) + ring_x(*front, z, r, 0.07 if motor else 0.04)
     seat, bar = (x - 0.15, r + base), (x + 0.4, r + base + 0.1)
-    bars = [_bar_x(rear, seat, z, 0.04), _bar_x(seat, bar, z, 0.04), _bar_x(bar, front, z, 0.04),
-            _bar_x(rear, (x, r), z, 0.04), _bar_x((x, r), seat, z, 0.04), _bar_x((x, r), bar, z, 0.04)]
+    bars = [bar_x(rear, seat, z, 0.04), bar_x(seat, bar, z, 0.04), bar_x(bar, front, z, 0.04),
+            bar_x(rear, (x, r), z, 0.04), bar_x((x, r), seat, z, 0.04), bar_x((x, r), bar, z, 0.04)]
     parts = [Part(kind, (25.0, 25.0, 25.0), wheels), Part(kind, frame, bars)]
     if motor:
-        parts.append(Part(kind, frame, [_ellipse_x(x, r + 0.35, z, 0.45, 0.22, 12)]))
+        parts.append(Part(kind, frame, [ellipse_x(x, r + 0.35, z, 0.45, 0.22, 12)]))
     parts += _person(rng, x - 0.05, z - 0.01, RIDER, base_y=r + base - 0.05, seated=True)
-    parts.append(Part(RIDER, _jitter(rng, (45, 45, 60), 20), [_bar_x((x - 0.1, r + base), (x + 0.15, r + 0.3), z - 0.01, 0.13)]))
+    parts.append(Part(RIDER, jitter(rng, (45, 45, 60), 20), [bar_x((x - 0.1, r + base), (x + 0.15, r + 0.3), z - 0.01, 0.13)]))
     return Thing(z - 0.01, parts)
 
 
@@ -505,27 +246,27 @@ def sample_scene(seed: int) -> StreetScene:
     walk_left, walk_right = rng.uniform(2.0, 5.0), rng.uniform(2.0, 5.0)
     camera_x = lane * (rng.integers(0, lanes_right) + 0.5) + rng.uniform(-0.4, 0.4)
     sun = rng.uniform(0.55, 1.15, 2)  # brightness of the façades facing right (left side) and left
-    asphalt = _jitter(rng, (95, 95, 100), 15)
-    paving = _jitter(rng, (160, 150, 145), 20)
-    grass = _jitter(rng, (110, 140, 70), 20)
+    asphalt = jitter(rng, (95, 95, 100), 15)
+    paving = jitter(rng, (160, 150, 145), 20)
+    grass = jitter(rng, (110, 140, 70), 20)
     paint = (235.0, 235.0, 230.0) if rng.random() < 0.8 else (230.0, 190.0, 60.0)
     end = STREET_LENGTH
-    curbs = [_ground_rect(road_left - 0.2, road_left, 0.0, end), _ground_rect(road_right, road_right + 0.2, 0.0, end)]
-    ground = [Part(SIDEWALK, paving, [_ground_rect(road_left - walk_left, road_left, 0.0, end),
-                                      _ground_rect(road_right, road_right + walk_right, 0.0, end)]),
-              Part(ROAD, asphalt, [_ground_rect(road_left, road_right, 0.0, end)]),
-              Part(SIDEWALK, _shade(paving, 1.15), curbs)]
+    curbs = [ground_rect(road_left - 0.2, road_left, 0.0, end), ground_rect(road_right, road_right + 0.2, 0.0, end)]
+    ground = [Part(SIDEWALK, paving, [ground_rect(road_left - walk_left, road_left, 0.0, end),
+                                      ground_rect(road_right, road_right + walk_right, 0.0, end)]),
+              Part(ROAD, asphalt, [ground_rect(road_left, road_right, 0.0, end)]),
+              Part(SIDEWALK, shade(paving, 1.15), curbs)]
     dash, gap, width = rng.uniform(2.5, 4.0), rng.uniform(4.0, 8.0), rng.uniform(0.1, 0.16)
-    markings = [_ground_rect(edge - width / 2, edge + width / 2, 0.0, end)
+    markings = [ground_rect(edge - width / 2, edge + width / 2, 0.0, end)
                 for edge in (road_left + 0.3, road_right - 0.3)]
     for boundary in np.arange(road_left + lane, road_right - 0.1, lane):
         if abs(boundary) < 0.1 and rng.random() < 0.4:  # solid centre line
-            markings.append(_ground_rect(boundary - width / 2, boundary + width / 2, 0.0, end))
+            markings.append(ground_rect(boundary - width / 2, boundary + width / 2, 0.0, end))
             continue
         for z in np.arange(rng.uniform(0, gap), end, dash + gap):
-            markings.append(_ground_rect(boundary - width / 2, boundary + width / 2, z, z + dash))
+            markings.append(ground_rect(boundary - width / 2, boundary + width / 2, z, z + dash))
     for z in rng.uniform(15.0, 120.0, int(rng.integers(0, 3))):  # zebra crossings
-        markings += [_ground_rect(x, x + 0.5, z, z + 3.0) for x in np.arange(road_left + 0.4, road_right - 0.4, 1.0)]
+        markings += [ground_rect(x, x + 0.5, z, z + 3.0) for x in np.arange(road_left + 0.4, road_right - 0.4, 1.0)]
     ground.append(Part(ROAD, paint, markings))
 
     backdrop: list[Thing] = []
@@ -546,7 +287,7 @@ def sample_scene(seed: int) -> StreetScene:
                 if light < 0.8:  # sun behind the building: its shadow falls across the street
                     reach = min(height * rng.uniform(0.3, 1.0), 25.0)
                     darkness = float(rng.uniform(0.55, 0.75))
-                    shadows.append(Part(ROAD, (darkness,) * 3, [_ground_rect(face, face - side * reach, z, z + length)]))
+                    shadows.append(Part(ROAD, (darkness,) * 3, [ground_rect(face, face - side * reach, z, z + length)]))
             elif kind < 0.85:
                 backdrop.append(_greenery(rng, face, z, z + length, light))
             if setback > 0 and rng.random() < 0.5:
@@ -592,15 +333,15 @@ def sample_scene(seed: int) -> StreetScene:
     for _ in range(int(rng.integers(25, 45))):  # skyline: distant buildings and woods
         x, w = rng.uniform(-350, 350), rng.uniform(10, 60)
         if rng.random() < 0.65:
-            color = _jitter(rng, (150, 150, 160), 25)
-            backdrop.append(Thing(SKYLINE_Z, [Part(BUILDING, color, [_rect_x(x, x + w, 0, rng.uniform(8, 70), SKYLINE_Z)])]))
+            color = jitter(rng, (150, 150, 160), 25)
+            backdrop.append(Thing(SKYLINE_Z, [Part(BUILDING, color, [rect_x(x, x + w, 0, rng.uniform(8, 70), SKYLINE_Z)])]))
         else:
-            crown = _ellipse_x(x, 0.0, SKYLINE_Z - 1, w / 2, rng.uniform(6, 20), 16)
-            backdrop.append(Thing(SKYLINE_Z - 1, [Part(VEGETATION, _jitter(rng, (85, 110, 60), 15), [crown])]))
+            crown = ellipse_x(x, 0.0, SKYLINE_Z - 1, w / 2, rng.uniform(6, 20), 16)
+            backdrop.append(Thing(SKYLINE_Z - 1, [Part(VEGETATION, jitter(rng, (85, 110, 60), 15), [crown])]))
 
     overcast = rng.random() < 0.35
-    sky_low = _jitter(rng, (200, 205, 210) if overcast else (185, 210, 235), 15)
-    sky_high = _jitter(rng, (170, 175, 185) if overcast else (70, 125, 200), 20)
+    sky_low = jitter(rng, (200, 205, 210) if overcast else (185, 210, 235), 15)
+    sky_high = jitter(rng, (170, 175, 185) if overcast else (70, 125, 200), 20)
     clouds = [(rng.uniform(0, 1), rng.uniform(0.05, 0.8), rng.uniform(0.05, 0.2), rng.uniform(0.03, 0.12))
               for _ in range(int(rng.integers(0, 6)))]
     return StreetScene(
