@@ -70,6 +70,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from icnet_bench.random_weights import random_weights
 from icnet_bench.settings import BenchError, choices, comma_list, parse_size
 from icnet_ros.ros.background_node import BackgroundNode
 from icnet_ros.ros.node_process import EXECUTABLE, NodeProcess, shipped_file, stop_all
@@ -163,18 +164,8 @@ def prepare_weights(weights: str | None, width: float, input_size: tuple[int, in
     demo = default_weights_path()
     if weights is None and demo.is_file():
         return demo, f"the project's demo weights ({demo.name})"
-    import torch
-
-    from icnet_ros.model import icnet
-    from icnet_ros.weights.labels import CITYSCAPES
-    from icnet_ros.weights.preprocessing import Preprocessing
-    from icnet_ros.weights.weight_file import WeightsMetadata, save_weights
-    torch.manual_seed(0)
-    model = icnet(width=width)
-    metadata = WeightsMetadata({}, CITYSCAPES, Preprocessing(input_size=tuple(input_size)),
-                               {"source": "icnet-bench-node random weights", "seed": 0})
-    path = workdir / "random.safetensors"
-    save_weights(path, model, metadata)
+    path = random_weights(workdir / "random.safetensors", width=width, input_size=input_size,
+                          source="icnet-bench-node random weights")
     why = "asked for" if weights == "random" else "no demo weights installed"
     return path, f"random (seed 0; {why}), width {width}, input {input_size[0]}x{input_size[1]}"
 

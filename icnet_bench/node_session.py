@@ -33,6 +33,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
+from icnet_bench.random_weights import random_weights
 from icnet_ros.ros.background_node import BackgroundNode
 from icnet_ros.ros.diagnostics import (
     FRAMES_DROPPED,
@@ -63,31 +64,13 @@ def isolate(domain_id: int | None = None) -> dict[str, str]:
             or key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE")}
 
 
-def random_weights(folder: Path, width: float = 0.125, input_size: tuple[int, int] = (65, 129),
-                   seed: int = 0) -> Path:
-    """A small ICNet with random weights: it exercises the node's machinery, not its accuracy."""
-    import torch
-
-    from icnet_ros.model import icnet
-    from icnet_ros.weights.labels import CITYSCAPES
-    from icnet_ros.weights.preprocessing import Preprocessing
-    from icnet_ros.weights.weight_file import WeightsMetadata, save_weights
-
-    torch.manual_seed(seed)
-    model = icnet(width=width)
-    metadata = WeightsMetadata({}, CITYSCAPES, Preprocessing(input_size=tuple(input_size)),
-                               {"source": "random initialisation (reliability tools)", "seed": seed})
-    path = Path(folder) / f"random_w{width:g}_{input_size[0]}x{input_size[1]}.safetensors"
-    save_weights(path, model, metadata)
-    return path
-
-
 def weights_or_random(weights: Path | None) -> tuple[Path, str]:
     """The given weight file, or random small weights in a temporary folder; and a description."""
     if weights is not None:
         return weights, str(weights)
     folder = Path(tempfile.mkdtemp(prefix="icnet_reliability_"))
-    return random_weights(folder), "random weights, width 0.125, network input 65x129"
+    path = random_weights(folder / "random_w0.125_65x129.safetensors", source="random initialisation (reliability tools)")
+    return path, "random weights, width 0.125, network input 65x129"
 
 
 class NodeUnderTest(NodeProcess):

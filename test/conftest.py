@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from icnet_bench.random_weights import random_weights
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"
 REQUIRE_CUDA = os.environ.get("ICNET_REQUIRE_CUDA", "") == "1"
@@ -60,23 +62,8 @@ def reference_dir() -> Path:
 def make_test_weights(path: Path, *, width: float = 0.125, input_size=(65, 129), seed: int = 0,
                       branches: str = "sub124") -> Path:
     """A real weight file of a small random ICNet with non-trivial BN statistics."""
-    from icnet_ros.model import icnet
-    from icnet_ros.weights.labels import CITYSCAPES
-    from icnet_ros.weights.preprocessing import Preprocessing
-    from icnet_ros.weights.weight_file import WeightsMetadata, save_weights
-
-    torch.manual_seed(seed)
-    model = icnet(width=width, branches=branches)
-    with torch.no_grad():
-        for name, buffer in model.named_buffers():
-            if name.endswith("running_mean"):
-                buffer.uniform_(-0.1, 0.1)
-            elif name.endswith("running_var"):
-                buffer.uniform_(0.5, 1.5)
-    metadata = WeightsMetadata({}, CITYSCAPES, Preprocessing(input_size=tuple(input_size)),
-                               {"source": "random initialisation for tests", "seed": seed})
-    save_weights(path, model, metadata)
-    return path
+    return random_weights(path, width=width, input_size=tuple(input_size), seed=seed, branches=branches,
+                          bn_statistics=True, source="random initialisation for tests")
 
 
 @pytest.fixture(scope="session")
