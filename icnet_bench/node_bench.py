@@ -72,6 +72,7 @@ from typing import Any
 
 from icnet_bench.random_weights import random_weights
 from icnet_bench.settings import BenchError, choices, comma_list, parse_size
+from icnet_bench.summaries import stats
 from icnet_ros.ros.background_node import BackgroundNode
 from icnet_ros.ros.node_process import EXECUTABLE, NodeProcess, shipped_file, stop_all
 from icnet_ros.runtime.stages import ENGINE_STAGES, NODE_STAGES
@@ -115,23 +116,6 @@ class Settings:
 
 
 # ----------------------------------------------------------------------- small helpers
-
-
-def stats(values: Sequence[float]) -> dict[str, float] | None:
-    """p50, p90, p99, mean, min, max and count of ``values`` (None if empty)."""
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return None
-    ordered = sorted(values)
-
-    def percentile(q: float) -> float:
-        position = (len(ordered) - 1) * q
-        low = math.floor(position)
-        high = min(low + 1, len(ordered) - 1)
-        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-    return {"p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99),
-            "mean": statistics.fmean(ordered),
-            "min": ordered[0], "max": ordered[-1], "n": len(ordered)}
 
 
 def _median(values: Sequence[float]) -> float:

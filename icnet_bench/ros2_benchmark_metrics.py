@@ -8,7 +8,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from icnet_bench.node_bench import stats
+from icnet_bench.summaries import stats
 
 MISSED_LIMIT = 0.05  # ros2_benchmark's acceptable frame loss
 PUBLISHER_TOLERANCE = 0.95  # a trial's publisher must reach this share of its rate

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from icnet_bench.summaries import stats
+
 PROG = "python -m icnet_bench.soak"
 SCHEMA = "icnet_ros.reliability.soak/1"
 GROWTH_TARGET_PERCENT = 2.0
@@ -70,11 +72,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p90": None, "p99": None, "max": None}
-    array = np.asarray(values)
-    return {"p50": round(float(np.percentile(array, 50)), 1), "p90": round(float(np.percentile(array, 90)), 1),
-            "p99": round(float(np.percentile(array, 99)), 1), "max": round(float(array.max()), 1)}
+    """p50, p90, p99 and max (:func:`summaries.stats`) to 0.1, None where there are no values."""
+    summary = stats(values) or {}
+    return {key: None if key not in summary else round(summary[key], 1) for key in ("p50", "p90", "p99", "max")}
 
 
 def _gpu_mib(report) -> float | None:
