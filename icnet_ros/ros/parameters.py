@@ -83,6 +83,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("cpu_postprocess_thread", True, "On the CPU: score resize and argmax on a second "
                   "thread, overlapping the next frame's inference (faster with a free core, a "
                   "little slower on a saturated CPU)", read_only=True),
+    ParameterSpec("cpu_backend", "auto", "On the CPU in fp32: auto (onnxruntime where installed, "
+                  "exported once per weights and input size into the user's cache; else torch), torch "
+                  "or onnxruntime", read_only=True, choices=("auto", "torch", "onnxruntime")),
     ParameterSpec("warmup_height", 0, "Image height used to warm the engine up on activate "
                   "(your camera's); 0 = the network input height", read_only=True,
                   int_range=(0, 16384)),

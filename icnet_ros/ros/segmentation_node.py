@@ -213,7 +213,7 @@ class SegmentationNode(LifecycleNode):
             input_size=(height, width) if height else None, labels=labels,
             pipeline_depth=self._config["pipeline_depth"], max_pixels=self._settings.max_image_pixels,
             cpu_threads=self._config["cpu_threads"] or None,
-            postprocess_thread=self._config["cpu_postprocess_thread"])
+            postprocess_thread=self._config["cpu_postprocess_thread"], cpu_backend=self._config["cpu_backend"])
         self._warm = False
         self._palette = self._engine.labels.palette()
         self._model = diagnostics.ModelInfo(
