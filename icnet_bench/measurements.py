@@ -7,7 +7,6 @@ import contextlib
 import gc
 import json
 import re
-import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -15,12 +14,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from icnet_bench.backends import Runner, prepare
 from icnet_bench.model_cases import TOLERANCE, Case, Settings
 from icnet_bench.model_zoo import build_model
+from icnet_bench.summaries import stats
 from icnet_ros.runtime.onnx_network import quiet_export
 
 MEMORY_METHOD = {
@@ -51,14 +50,10 @@ def compare(out: torch.Tensor, ref: torch.Tensor, precision: str) -> dict[str, A
 
 
 def summarize(samples: Sequence[float]) -> dict[str, Any]:
-    ordered = sorted(samples)
-    return {
-        "median": statistics.median(ordered),
-        "p90": float(np.percentile(ordered, 90)),
-        "min": ordered[0],
-        "mean": statistics.fmean(ordered),
-        "samples": [round(s, 3) for s in samples],
-    }
+    """Median, p90, min and mean of a case's latencies (:func:`summaries.stats`), and the samples."""
+    summary = stats(samples)
+    return {"median": summary["p50"], "p90": summary["p90"], "min": summary["min"], "mean": summary["mean"],
+            "samples": [round(s, 3) for s in samples]}
 
 
 def time_interleaved(runners: dict[Case, Runner], repeats: int) -> dict[Case, list[float]]:

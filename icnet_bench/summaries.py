@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
+
+import numpy as np
 
 
 def stats(values: Sequence[float]) -> dict[str, float] | None:
-    """p50, p90, p99, mean, min, max and count of ``values`` (None if empty)."""
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
+    """p50, p90, p99 (linear interpolation), mean, min, max and count of ``values``, leaving out
+    None and NaN; None if nothing is left."""
+    kept = np.asarray([v for v in values if v is not None and not math.isnan(v)], np.float64)
+    if kept.size == 0:
         return None
-    ordered = sorted(values)
-
-    def percentile(q: float) -> float:
-        position = (len(ordered) - 1) * q
-        low = math.floor(position)
-        high = min(low + 1, len(ordered) - 1)
-        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-    return {"p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99),
-            "mean": statistics.fmean(ordered),
-            "min": ordered[0], "max": ordered[-1], "n": len(ordered)}
+    p50, p90, p99 = (float(v) for v in np.percentile(kept, (50, 90, 99)))
+    return {"p50": p50, "p90": p90, "p99": p99, "mean": float(kept.mean()),
+            "min": float(kept.min()), "max": float(kept.max()), "n": int(kept.size)}
