@@ -25,11 +25,12 @@ setup(
     # rosdep key). ROS 2 itself is not here: it comes from the system or requirements-ros.txt.
     # torch carries the pin of constraints.txt, so no install can pull another build;
     # install with `pip install -c constraints.txt .` to pin the rest as tested.
+    # onnx, onnxruntime, onnxscript: the engine's default CPU backend (cpu_backend auto).
     install_requires=["numpy", "opencv-python-headless", "safetensors", "pyyaml", TORCH,
-                      "rosbags", "tqdm", "matplotlib"],
+                      "rosbags", "tqdm", "matplotlib", "onnx", "onnxruntime", "onnxscript"],
     extras_require={
-        "train": ["tensorboard", "onnx", "onnxruntime", "onnxscript", "cityscapesscripts"],
-        "bench": ["psutil", "onnxruntime"],
+        "train": ["tensorboard", "cityscapesscripts"],
+        "bench": ["psutil"],
         "test": ["pytest", "pytest-timeout", "psutil"],
     },
     zip_safe=True,
