@@ -56,10 +56,10 @@ class ReplayError(RuntimeError):
 
 def restamp(rawdata: bytes, stamp_ns: int) -> bytes:
     """A copy of a CDR message that starts with a ``std_msgs/Header``, with another stamp."""
-    data = bytearray(rawdata)
-    endian = "<" if data[1] & 1 else ">"
-    struct.pack_into(endian + "iI", data, 4, stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000)
-    return bytes(data)
+    view = memoryview(rawdata)
+    endian = "<" if view[1] & 1 else ">"
+    stamp = struct.pack(endian + "iI", stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000)
+    return b"".join((view[:4], stamp, view[12:]))   # one copy of the frame, not two
 
 
 @dataclass(frozen=True)
