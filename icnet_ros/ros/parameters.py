@@ -1,8 +1,9 @@
 """The node's parameters: names, defaults, descriptors and validation.
 
 ``PARAMETERS`` is the single list the node declares, with each parameter's meaning;
-``config/icnet.yaml`` and the table of docs/parameters.md are generated from it. Read-only parameters fix the model and the connections for
-the node's lifetime; the others can be changed at run time with ``ros2 param set``.
+``config/icnet.yaml`` and the table of docs/parameters.md are generated from it.
+Read-only parameters fix the model and the connections for the node's lifetime; the
+others can be changed at run time with ``ros2 param set``.
 """
 
 from __future__ import annotations
