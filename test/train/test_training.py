@@ -151,6 +151,8 @@ def test_accumulation_help_says_what_matches_one_batch_and_the_runs_agree(tmp_pa
     assert abs(first[False, 1] - first[False, 2]) > 1e-3 * first[False, 1]
     assert first[True, 1] == pytest.approx(first[True, 2], rel=1e-5)
     whole, accumulated = steps[True, 1], steps[True, 2]
+    difference = ((accumulated - whole).norm() / whole.norm()).item()
+    print(f"with --freeze-bn, the step of 2 micro-batches against one batch: relative difference {difference:.1e}")
     assert whole.abs().max() > 0   # the step moved the weights
     # The same step: the accumulated gradient is the mean of the micro-batches' gradients.
-    assert (accumulated - whole).norm() < 1e-4 * whole.norm(), "accumulated step differs from the whole batch's"
+    assert difference < 1e-4, "accumulated step differs from the whole batch's"
