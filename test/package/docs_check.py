@@ -115,6 +115,40 @@ def argparse_problem(call: Callable[[], object]) -> str | None:
     return "it never parsed its arguments"
 
 
+class _Parser(Exception):
+    """Raised with a tool's argument parser the moment it would parse: nothing else runs."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        super().__init__(parser.prog)
+        self.parser = parser
+
+
+def tool_parser(call: Callable[[], object]) -> argparse.ArgumentParser:
+    """The argument parser of the tool that ``call`` starts (stopped before it parses)."""
+    def parse_args(self, args=None, namespace=None):
+        raise _Parser(self)
+
+    with mock.patch.object(argparse.ArgumentParser, "parse_args", parse_args), \
+            contextlib.redirect_stdout(io.StringIO()):
+        try:
+            call()
+        except _Parser as found:
+            return found.parser
+    raise AssertionError("the tool never built an argument parser")
+
+
+def unknown_flags(parser: argparse.ArgumentParser, args: list[str]) -> list[str]:
+    """The ``-x``/``--xx`` of ``args`` that neither ``parser`` nor a subcommand named in ``args`` has."""
+    options = set(parser._option_string_actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for token in args:
+                if token in action.choices:
+                    options |= set(action.choices[token]._option_string_actions)
+    flags = [token.split("=", 1)[0] for token in args if re.match(r"--?[a-zA-Z]", token)]
+    return [flag for flag in flags if flag not in options]
+
+
 def console_scripts() -> dict[str, str]:
     """name -> 'module:function' from setup.py."""
     text = (REPO / "setup.py").read_text()
@@ -122,16 +156,58 @@ def console_scripts() -> dict[str, str]:
 
 
 def run_console_script(name: str, args: list[str]) -> str | None:
-    module, function = console_scripts()[name].split(":")
-    main = getattr(__import__(module, fromlist=[function]), function)
+    main = _script_main(name)
     return argparse_problem(lambda: main(list(args)))
 
 
-def run_module(module: str, args: list[str]) -> str | None:
+def _script_main(name: str) -> Callable:
+    module, function = console_scripts()[name].split(":")
+    return getattr(__import__(module, fromlist=[function]), function)
+
+
+def _module_main(module: str, args: list[str]) -> Callable[[], None]:
     def call() -> None:
         with mock.patch.object(sys, "argv", [module, *args]):
             runpy.run_module(module, run_name="__main__", alter_sys=True)
-    return argparse_problem(call)
+    return call
+
+
+def run_module(module: str, args: list[str]) -> str | None:
+    return argparse_problem(_module_main(module, args))
+
+
+def inline_problem(argv: list[str]) -> str | None:
+    """For a command quoted in a sentence (often a part of one): the flags it names exist."""
+    tool, args = argv[0], argv[1:]
+    if tool in console_scripts() and tool != "segmentation_node":
+        unknown = unknown_flags(tool_parser(lambda: _script_main(tool)([])), args)
+    elif tool in ("python", "python3") and args[:1] == ["-m"] and len(args) > 1 and args[1] != "pytest":
+        unknown = unknown_flags(tool_parser(_module_main(args[1], [])), args[2:])
+    elif tool == "ros2":
+        # Checked where the mention is whole: a launch file or executable, a parameter name.
+        whole = {"launch": 3, "run": 3, "param": 4, "lifecycle": 4}.get(args[0] if args else "", 99)
+        return command_problem(argv) if len(args) >= whole and not args[whole - 1].startswith("<") else None
+    elif tool in ("segmentation_node", "make"):
+        return command_problem(argv) if args else None
+    else:
+        return None
+    return f"no such flags {unknown}" if unknown else None
+
+
+def inline_commands(path: Path) -> list[list[str]]:
+    """Commands quoted in the doc's sentences (inline code starting with a tool this project has
+    or uses: its console scripts, ``python -m``, ``ros2``, ``make``), outside code blocks."""
+    text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.M | re.S).replace("\n", " ")
+    tools = set(console_scripts()) | {"ros2", "make", "python", "python3"}
+    commands = []
+    for span in re.findall(r"`([^`]+)`", text):
+        words = span.split()
+        if words and words[0] in tools and not (words[0].startswith("python") and words[1:2] != ["-m"]):
+            try:
+                commands += shell_commands(span)
+            except ValueError:   # a quote left open: not a command
+                continue
+    return commands
 
 
 def launch_arguments(launch_file: Path) -> set[str]:

@@ -19,6 +19,8 @@ from docs_check import (
     code_blocks,
     command_problem,
     holds,
+    inline_commands,
+    inline_problem,
     numbers_in,
     parameter_doc,
     parameter_file,
@@ -86,6 +88,12 @@ def test_shell_block_commands_resolve_with_their_flags(block):
     assert not problems, f"{block.where}:\n" + "\n".join(problems)
 
 
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: str(doc.relative_to(REPO)))
+def test_commands_quoted_in_sentences_use_flags_their_tools_have(doc):
+    problems = [f"`{' '.join(argv)}`: {problem}" for argv in inline_commands(doc) if (problem := inline_problem(argv))]
+    assert not problems, "\n".join(problems)
+
+
 def test_a_wrong_flag_or_parameter_is_caught():
     """Negative controls: the checks fire on what a drifting doc would say."""
     assert command_problem(["icnet-eval", "bag", "--no-such-flag"])
@@ -96,6 +104,9 @@ def test_a_wrong_flag_or_parameter_is_caught():
     assert command_problem(["make", "demos"])
     assert command_problem(["icnet-train", "train", "--accumulate", "4"])
     assert not command_problem(["icnet-train", "train", "--accumulation", "4"])
+    assert inline_problem(["icnet-bench-node", "--parts", "engine", "--framez", "20"])
+    assert inline_problem(["ros2", "param", "set", "/icnet_segmenter", "overlay_alfa", "0.7"])
+    assert not inline_problem(["icnet-bench-node", "--parts", "engine", "--frames", "20"])
 
 
 def _weights_state_dict(folder: Path) -> None:
