@@ -145,6 +145,19 @@ def test_results_files_named_in_the_docs_exist():
     assert not missing, missing
 
 
+def test_results_files_name_tools_that_exist():
+    """A results file's ``tool`` (``python -m MODULE ...``) is a module of this project today."""
+    import importlib.util
+    import json
+
+    stale = []
+    for path in sorted([*(REPO / "bench" / "results").glob("*.json"), *(REPO / "docs").glob("*/*.json")]):
+        tool = json.loads(path.read_text()).get("tool", "")
+        if tool.startswith("python -m ") and importlib.util.find_spec(tool.split()[2]) is None:
+            stale.append(f"{path.relative_to(REPO)}: {tool}")
+    assert not stale, stale
+
+
 def test_measured_figures_name_their_results_file():
     """A paragraph, list item or table that reads as a measurement (measured, median, took,
     p50...) and quotes figures names its results file, or one above it in its section does."""
