@@ -514,7 +514,7 @@ def parameter_table() -> str:
         mutability = "read-only" if spec.read_only else "run time"
         rows.append(f"| `{spec.name}` | `{doc_value(spec.default)}` | {mutability} | {_values(spec)} | "
                     f"{spec.description} |")
-    rows.append(f"| `class_names` | from the label set | read-only | | {CLASS_NAMES_DESCRIPTION} (declared on configure) |")
+    rows.append(f"| `class_names` | from the label set | read-only | | {CLASS_NAMES_DESCRIPTION}; declared on configure |")
     return "\n".join(rows)
 
 
