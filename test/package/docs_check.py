@@ -83,8 +83,9 @@ def shell_commands(text: str) -> list[list[str]]:
 
 # ----------------------------------------------------------------------------- tools
 
-class _Parsed(Exception):
-    """Raised once a tool's argument parser accepted its arguments: nothing else runs."""
+class _Parsed(BaseException):
+    """Raised once a tool's argument parser accepted its arguments: nothing else runs (a
+    BaseException, so that a tool's ``except Exception`` does not take it for its own)."""
 
 
 @contextlib.contextmanager
@@ -115,7 +116,7 @@ def argparse_problem(call: Callable[[], object]) -> str | None:
     return "it never parsed its arguments"
 
 
-class _Parser(Exception):
+class _Parser(BaseException):
     """Raised with a tool's argument parser the moment it would parse: nothing else runs."""
 
     def __init__(self, parser: argparse.ArgumentParser) -> None:
@@ -262,9 +263,13 @@ def ros_arguments_problem(args: list[str]) -> str | None:
 LIFECYCLE_TRANSITIONS = {"configure", "activate", "deactivate", "cleanup", "shutdown"}
 # Commands of the user's machine and ROS 2 installation, not this project's: nothing to check here.
 ENVIRONMENT = {
-    "cd": "a shell builtin", "mkdir": "coreutils", "export": "a shell builtin", "source": "a shell builtin",
-    "git": "the user's clone", "rosdep": "ROS 2's dependency tool (its keys: test_colcon_layout.py)",
+    "cd": "a shell builtin", "export": "a shell builtin", "source": "a shell builtin", ".": "a shell builtin",
+    "echo": "a shell builtin", "mkdir": "coreutils", "cp": "coreutils", "rm": "coreutils", "ls": "coreutils",
+    "cat": "coreutils", "git": "the user's clone", "apt": "the system's packages", "apt-get": "the system's packages",
+    "rosdep": "ROS 2's dependency tool (its keys: test_colcon_layout.py)",
 }
+# ros2cli's own verbs on names the user chooses (the verbs that touch this package are checked).
+ROS2_VERBS = {"topic", "pkg", "node", "service", "bag", "interface", "doctor", "daemon", "action", "multicast"}
 
 
 def ros2_problem(args: list[str]) -> str | None:
@@ -295,8 +300,8 @@ def ros2_problem(args: list[str]) -> str | None:
         return None
     if verb == "lifecycle":
         return None if rest[-1] in LIFECYCLE_TRANSITIONS else f"no lifecycle transition {rest[-1]}"
-    if verb in ("topic", "pkg", "node"):
-        return None   # ros2cli's own verbs on names the user chooses
+    if verb in ROS2_VERBS:
+        return None
     return f"ros2 {verb}: no check for this verb (add one to docs_check.py)"
 
 
@@ -343,9 +348,11 @@ def script_problem(path: str, args: list[str]) -> str | None:
 def command_problem(argv: list[str]) -> str | None:
     """Why ``argv``, as a doc writes it, would not run as written, or None."""
     tool, args = argv[0], argv[1:]
+    if tool == "sudo" and args:
+        return command_problem(args)
     if tool in ENVIRONMENT:
         return None
-    if tool == "pip":
+    if tool in ("pip", "pip3") or (tool in ("python", "python3") and args[:2] == ["-m", "pip"]):
         return pip_problem(args)
     if tool == "colcon":
         selected = args[args.index("--packages-select") + 1:] if "--packages-select" in args else []
