@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 - datetime.UTC is 3.11+ (Humble: 3.10)
         report = {"tool": "python -m icnet_bench.lifecycle_bench", "date": now.isoformat(timespec="seconds"),
                   "machine": machine_info(["cpu"]), "versions": versions(),
-                  "settings": {"weights": str(args.weights), "rounds": args.rounds, "warmup": list(warmup),
+                  "settings": {"weights": args.weights.name, "rounds": args.rounds, "warmup": list(warmup),
                                "probe": list(PROBE_SIZE), "probe_period_s": PROBE_PERIOD_S},
                   "results": results}
         args.output.parent.mkdir(parents=True, exist_ok=True)
