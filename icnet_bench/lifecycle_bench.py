@@ -5,14 +5,17 @@ the model stays loaded and warm; true: deactivate frees it and activate reloads 
 warms it up), started as users start it in a private ROS domain; then ``--rounds``
 times: deactivate, and activate, timing the ``change_state`` call of the activation
 and, from the moment it was requested, the first class mask answered to probe frames
-(64x128, sent every 5 ms from the activation on). Prints the figures; writes nothing.
+(64x128, sent every 5 ms from the activation on). Prints the figures, and with
+``--output`` writes them (every round's, the machine, versions and settings) as JSON.
 
-    python -m icnet_bench.lifecycle_bench [--weights FILE] [--rounds 10] [--warmup 1024x2048]
+    python -m icnet_bench.lifecycle_bench [--weights FILE] [--rounds 10] [--warmup 1024x2048] [--output FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import statistics
 import tempfile
 import time
@@ -103,16 +106,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="weight file (default: demo)")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--warmup", default="1024x2048", help="camera size HxW: warm-up and probe frames")
+    parser.add_argument("--output", type=Path, help="write the figures to this JSON file")
     args = parser.parse_args(argv)
     warmup = tuple(int(v) for v in args.warmup.lower().split("x"))
     isolate()
     folder = Path(tempfile.mkdtemp(prefix="icnet_lifecycle_bench_"))
     print(f"weights {args.weights}, camera {warmup[0]}x{warmup[1]}, {args.rounds} rounds (logs: {folder})")
+    results = {}
     for release in (False, True):
         result = measure(args.weights, release, args.rounds, warmup, folder)
         label = "release_on_deactivate:=true (reload)" if release else "default (model kept warm)"
         print(f"{label}: activate call {summary(result['activate_ms'])}; "
               f"first mask after activate {summary(result['first_mask_ms'])}")
+        results["released" if release else "kept"] = {
+            key: {"median": round(statistics.median(values), 1), "min": round(min(values), 1),
+                  "max": round(max(values), 1), "samples": [round(v, 3) for v in values]}
+            for key, values in result.items()}
+    if args.output:
+        from icnet_bench.environment import machine_info, versions
+
+        now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 - datetime.UTC is 3.11+ (Humble: 3.10)
+        report = {"tool": "python -m icnet_bench.lifecycle_bench", "date": now.isoformat(timespec="seconds"),
+                  "machine": machine_info(["cpu"]), "versions": versions(),
+                  "settings": {"weights": args.weights.name, "rounds": args.rounds, "warmup": list(warmup),
+                               "probe": list(PROBE_SIZE), "probe_period_s": PROBE_PERIOD_S},
+                  "results": results}
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=1) + "\n")
+        print(f"wrote {args.output}")
     return 0
 
 

@@ -15,7 +15,8 @@ resident set at the end against the end of warm-up (``--warmup`` seconds); the t
 is under 2 % (reported, not enforced: the exit status is 1 only if the node died).
 
 ``cycles`` deactivates and activates the node ``--count`` times through its lifecycle
-services (each activate reloads the weights and warms up), checks that a frame is
+services, with ``release_on_deactivate`` true (each deactivate releases the model, each
+activate reloads the weights and warms up: the reloads are what may leak), checks that a frame is
 answered after each, and reports the resident memory after each cycle: growth after
 the first ``--settle`` cycles, same target.
 """
@@ -264,7 +265,7 @@ def cycles(args: argparse.Namespace) -> dict:
 
     from icnet_bench.node_session import rss_summary
 
-    session = Session(args, {})
+    session = Session(args, {"release_on_deactivate": True})
     image = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
     samples: list[tuple[float, int]] = []
     failures: list[str] = []

@@ -1,8 +1,9 @@
 """The node's parameters: names, defaults, descriptors and validation.
 
-``PARAMETERS`` is the single list the node declares and ``config/icnet.yaml`` mirrors
-(a test keeps them equal). Read-only parameters fix the model and the connections for
-the node's lifetime; the others can be changed at run time with ``ros2 param set``.
+``PARAMETERS`` is the single list the node declares, with each parameter's meaning;
+``config/icnet.yaml`` and the table of docs/parameters.md are generated from it.
+Read-only parameters fix the model and the connections for the node's lifetime; the
+others can be changed at run time with ``ros2 param set``.
 """
 
 from __future__ import annotations
@@ -64,28 +65,33 @@ class ParameterSpec:
 _RELIABILITY = ("best_effort", "reliable")
 
 PARAMETERS: tuple[ParameterSpec, ...] = (
+    # The descriptions are the parameters' one written meaning: ``ros2 param describe`` shows
+    # them, docs/parameters.md and config/icnet.yaml are generated from this list (a test
+    # keeps them equal: test/package/test_docs.py).
     # The model (read-only: reload by restarting or cleanup/configure with a new node).
-    ParameterSpec("weights", "", "Weight file (.safetensors, icnet_ros format); '' = the "
-                  "project's default weights", read_only=True),
-    ParameterSpec("labels_file", "", "Label set file (JSON/YAML: names, colors) replacing the "
-                  "weights' own label set; '' = the weights' label set", read_only=True),
-    ParameterSpec("device", "auto", "auto, cpu, cuda or cuda:N", read_only=True),
+    ParameterSpec("weights", "", "Weight file (.safetensors, icnet_ros format); '' = the demo weights "
+                  "shipped in the package", read_only=True),
+    ParameterSpec("labels_file", "", "Label set file (JSON/YAML {name, names: [...], colors: [[r, g, b], "
+                  "...]}) replacing the weights' own (Cityscapes); its class count must match the "
+                  "network; '' = the weights' label set", read_only=True),
+    ParameterSpec("device", "auto", "auto (CUDA if available), cpu, cuda or cuda:N", read_only=True),
     ParameterSpec("precision", "fp32", "Inference precision", read_only=True,
                   choices=("fp32", "fp16", "bf16")),
-    ParameterSpec("input_height", 0, "Network input height; 0 = from the weights' metadata",
-                  read_only=True, int_range=(0, 8192)),
-    ParameterSpec("input_width", 0, "Network input width; 0 = from the weights' metadata",
-                  read_only=True, int_range=(0, 8192)),
+    ParameterSpec("input_height", 0, "Network input height; 0 = from the weights' metadata (the "
+                  "official 1025 for the official weights)", read_only=True, int_range=(0, 8192)),
+    ParameterSpec("input_width", 0, "Network input width; 0 = from the weights' metadata (the "
+                  "official 2049 for the official weights)", read_only=True, int_range=(0, 8192)),
     ParameterSpec("pipeline_depth", 2, "Frames in flight in the engine (2: decode of frame "
                   "N+1 overlaps inference of frame N)", read_only=True, int_range=(1, 8)),
     ParameterSpec("cpu_threads", 0, "PyTorch intra-op threads when running on the CPU; 0 = "
                   "PyTorch's default (one per core)", read_only=True, int_range=(0, 256)),
     ParameterSpec("cpu_postprocess_thread", True, "On the CPU: score resize and argmax on a second "
                   "thread, overlapping the next frame's inference (faster with a free core, a "
-                  "little slower on a saturated CPU)", read_only=True),
-    ParameterSpec("cpu_backend", "auto", "On the CPU in fp32: auto (onnxruntime where installed, "
-                  "exported once per weights and input size into the user's cache; else torch), torch "
-                  "or onnxruntime", read_only=True, choices=("auto", "torch", "onnxruntime")),
+                  "little slower on a saturated CPU: docs/performance.md)", read_only=True),
+    ParameterSpec("cpu_backend", "auto", "On the CPU in fp32: auto (onnxruntime where installed: the "
+                  "BN-folded network is exported once per weights and input size into "
+                  "~/.cache/icnet_ros/onnx; else torch), torch or onnxruntime", read_only=True,
+                  choices=("auto", "torch", "onnxruntime")),
     ParameterSpec("warmup_height", 0, "Image height used to warm the engine up on activate "
                   "(your camera's); 0 = the network input height", read_only=True,
                   int_range=(0, 16384)),
@@ -111,12 +117,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("autostart", True, "Configure and activate on start-up (no lifecycle "
                   "manager needed)", read_only=True),
     ParameterSpec("release_on_deactivate", False, "Deactivate releases the model (and GPU "
-                  "memory) instead of keeping it loaded and warm; activate then reloads it",
-                  read_only=True),
+                  "memory) and activate reloads it; false: the model stays loaded and warm, and "
+                  "activate resumes without a reload (docs/node.md, Lifecycle)", read_only=True),
     ParameterSpec("diagnostics_period_s", 1.0, "Period of the /diagnostics report", read_only=True,
                   float_range=(0.05, 60.0)),
-    ParameterSpec("diagnostics_window", 5, "Diagnostics periods in the statistics window",
-                  read_only=True, int_range=(1, 100)),
+    ParameterSpec("diagnostics_window", 5, "Diagnostics periods in the statistics window (rates, "
+                  "percentiles, errors)", read_only=True, int_range=(1, 100)),
     # Changeable at run time.
     ParameterSpec("publish_color_mask", True, "Publish 'color_mask' (rgb8) while subscribed"),
     ParameterSpec("publish_overlay", True, "Publish 'overlay' (rgb8 blend) while subscribed"),
@@ -130,13 +136,16 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("min_output_hz", 0.0, "Diagnostics WARN when the output rate is lower; "
                   "0 = no fixed floor (min_output_fraction judges)", float_range=(0.0, 1000.0)),
     ParameterSpec("min_output_fraction", 0.5, "Diagnostics WARN when the node answers fewer "
-                  "than this fraction of the frames that arrive (over the window); 0 = off",
-                  float_range=(0.0, 1.0)),
+                  "than this fraction of the frames that arrive (over the window, one frame of "
+                  "slack); 0 = off", float_range=(0.0, 1.0)),
     ParameterSpec("stale_after_s", 2.0, "Diagnostics WARN when no frame arrived for this long",
                   float_range=(0.01, 3600.0)),
     ParameterSpec("max_output_delay_s", 1.0, "Diagnostics WARN when an output is older than "
                   "this at publish (header stamp to now); 0 = no limit", float_range=(0.0, 3600.0)),
 )
+
+# Declared on configure, from the label set (not in PARAMETERS: its default is not known before).
+CLASS_NAMES_DESCRIPTION = "Class names by class id (from the label set)"
 
 SPECS = {spec.name: spec for spec in PARAMETERS}
 

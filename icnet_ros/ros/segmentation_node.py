@@ -44,7 +44,15 @@ from icnet_ros.ros.input_watch import InputWatch
 from icnet_ros.ros.label_info import TOPIC as LABEL_INFO_TOPIC
 from icnet_ros.ros.label_info import LabelInfoPublishers
 from icnet_ros.ros.latest_frame import LatestSlot, take_together
-from icnet_ros.ros.parameters import PARAMETERS, SPECS, RuntimeSettings, check_read_only, readable_file, weights_path
+from icnet_ros.ros.parameters import (
+    CLASS_NAMES_DESCRIPTION,
+    PARAMETERS,
+    SPECS,
+    RuntimeSettings,
+    check_read_only,
+    readable_file,
+    weights_path,
+)
 from icnet_ros.ros.qos import qos_profile
 from icnet_ros.runtime.heap import release_free_heap
 from icnet_ros.runtime.image_decoding import ImageRejected
@@ -114,7 +122,7 @@ class SegmentationNode(LifecycleNode):
             self._load_engine()
             if not self.has_parameter("class_names"):
                 self.declare_parameter("class_names", list(self._engine.labels.names), ParameterDescriptor(
-                    description="Class names by class id (from the label set)", read_only=True),
+                    description=CLASS_NAMES_DESCRIPTION, read_only=True),
                     ignore_override=True)
             output_qos = qos_profile(self._config["output_qos_reliability"], self._config["output_qos_depth"])
             for camera in self._cameras:

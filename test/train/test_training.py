@@ -122,9 +122,10 @@ def test_a_checkpoint_with_pickled_code_is_refused_in_one_line(tmp_path, capsys)
 def test_accumulation_help_says_what_matches_one_batch_and_the_runs_agree(tmp_path, capsys, trained_run):
     """--accumulation's help: not the same with batch norm in training mode, exact with --freeze-bn.
 
-    One iteration of batch 2, whole or as 2 micro-batches of 1, from the trained tiny
+    One optimizer step of batch 2, whole or as 2 micro-batches of 1, from the trained tiny
     network (its batch-norm statistics are learnt), on frames without void pixels (so both
-    micro-batch losses are means over as many pixels).
+    micro-batch losses are means over as many pixels). The weights after the step are
+    compared, not only the logged loss (which is computed before any step).
     """
     with pytest.raises(SystemExit):
         main(["train", "--help"])
@@ -132,15 +133,26 @@ def test_accumulation_help_says_what_matches_one_batch_and_the_runs_agree(tmp_pa
     assert ("micro-batches per iteration, for less memory: the same samples and steps as one batch, but not the "
             "same gradient with batch norm in training mode (it normalises each micro-batch alone)") in help_text
     assert "use --freeze-bn for an exact match (default: 1)" in help_text
+    init = Path(trained_run[0].output_dir) / "checkpoint.pth"
+    before = ckpt.load(init)["model"]
     options = dict(iterations=1, batch_size=2, synthetic_train=2, synthetic_seed=first_seed_without_void(2),
-                   init=str(Path(trained_run[0].output_dir) / "checkpoint.pth"))
-    first = {}
+                   init=str(init))
+    first, steps = {}, {}
     for freeze_bn in (False, True):
         for accumulation in (1, 2):
             output = tmp_path / f"freeze_{freeze_bn}_accumulation_{accumulation}"
             train(tiny_config(output, accumulation=accumulation, freeze_bn=freeze_bn, **options))
             first[freeze_bn, accumulation] = losses(output)[0]
+            after = ckpt.load(output / "checkpoint.pth")["model"]
+            steps[freeze_bn, accumulation] = torch.cat([(after[name] - before[name]).flatten().double()
+                                                        for name in sorted(after) if after[name].is_floating_point()])
     print(f"\niteration-1 loss, batch 2 / 2 micro-batches of 1: {first[False, 1]:.4f} / {first[False, 2]:.4f}; "
           f"with --freeze-bn {first[True, 1]:.4f} / {first[True, 2]:.4f}")
     assert abs(first[False, 1] - first[False, 2]) > 1e-3 * first[False, 1]
     assert first[True, 1] == pytest.approx(first[True, 2], rel=1e-5)
+    whole, accumulated = steps[True, 1], steps[True, 2]
+    difference = ((accumulated - whole).norm() / whole.norm()).item()
+    print(f"with --freeze-bn, the step of 2 micro-batches against one batch: relative difference {difference:.1e}")
+    assert whole.abs().max() > 0   # the step moved the weights
+    # The same step: the accumulated gradient is the mean of the micro-batches' gradients.
+    assert difference < 1e-4, "accumulated step differs from the whole batch's"
