@@ -18,19 +18,17 @@ from collections import OrderedDict
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-INPUT_NAME = "camera_info"
+NAME = "camera_info"   # image_transport's name for the calibration beside an image
+TOPIC = NAME           # the output's, beside the images in the camera's output namespace
 KEEP = 32   # calibrations kept: frames in flight stay well below this at any camera rate
 SUBSCRIPTION_DEPTH = 10
-
-
-TOPIC = INPUT_NAME   # the output's, beside the images in the camera's output namespace
 
 
 def camera_info_topic(image_topic: str) -> str:
     """The camera_info topic of ``image_topic``, by image_transport's ``getCameraInfoTopic``:
     every name but the last, then ``camera_info``, always absolute (pass a resolved name)."""
     names = [name for name in image_topic.split("/")[:-1] if name]
-    return "/" + "/".join([*names, INPUT_NAME])
+    return "/" + "/".join([*names, NAME])
 
 
 class CalibrationsByStamp:
