@@ -87,6 +87,7 @@ def shown_in(expected: list[str], output: list[str]) -> bool:
 def launched(workspace_command, ros_client, tiny_weights, tmp_path_factory):
     """``ros2 launch icnet_ros segment.launch.py`` with rviz:=true (the stand-in rviz2 first
     on the ament prefix path), its node answering and known to the ros2 daemon (stopped after)."""
+    requires("ros2node")   # the daemon is waited for with `ros2 node list`
     prefix = tmp_path_factory.mktemp("rviz2_prefix")
     (prefix / "share" / "ament_index" / "resource_index" / "packages").mkdir(parents=True)
     (prefix / "share" / "ament_index" / "resource_index" / "packages" / "rviz2").touch()
@@ -97,7 +98,7 @@ def launched(workspace_command, ros_client, tiny_weights, tmp_path_factory):
     command = workspace_command(
         ["ros2", "launch", "icnet_ros", "segment.launch.py", f"weights:={tiny_weights}", "rviz:=true",
          f"fixed_frame:={FIXED_FRAME}"], "cli_launch",
-        env={"AMENT_PREFIX_PATH": os.pathsep.join([str(prefix), os.environ.get("AMENT_PREFIX_PATH", "")])})
+        env={"AMENT_PREFIX_PATH": os.pathsep.join(filter(None, [str(prefix), os.environ.get("AMENT_PREFIX_PATH")]))})
     segmenter = Segmenter(ros_client, command)
     try:
         segmenter.wait_active()
