@@ -1,6 +1,6 @@
 """The transport floor of the segmentation node: answers every image with a mask, no model.
 
-``icnet_echo`` subscribes to ``image`` and publishes, on ``class_mask``, a ``mono8``
+``icnet_echo`` subscribes to ``image`` and publishes, on ``segmentation/class_mask``, a ``mono8``
 image of the input's size carrying the input header, from the subscription callback:
 the same messages the segmentation node receives and sends, without its threads,
 decoding or network. ``icnet-bench-node`` runs it beside the segmentation node to
@@ -18,6 +18,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
+from icnet_ros.ros.cameras import output_topic
 from icnet_ros.ros.image_messages import image_msg
 from icnet_ros.ros.qos import qos_profile
 
@@ -31,7 +32,7 @@ class EchoNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         reliability = self.declare_parameter("input_qos_reliability", "best_effort").value
         self._masks: dict[tuple[int, int], np.ndarray] = {}
-        self._publisher = self.create_publisher(Image, "class_mask", qos_profile("reliable", 1))
+        self._publisher = self.create_publisher(Image, output_topic("", "class_mask"), qos_profile("reliable", 1))
         self.create_subscription(Image, "image", self._on_image, qos_profile(reliability, 1))
 
     def _on_image(self, msg: Image) -> None:

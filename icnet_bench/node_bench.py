@@ -74,6 +74,7 @@ from icnet_bench.random_weights import random_weights
 from icnet_bench.settings import BenchError, choices, comma_list, parse_size
 from icnet_bench.summaries import stats
 from icnet_ros.ros.background_node import BackgroundNode
+from icnet_ros.ros.cameras import output_topic
 from icnet_ros.ros.node_process import EXECUTABLE, NodeProcess, shipped_file, stop_all
 from icnet_ros.runtime.stages import ENGINE_STAGES, NODE_STAGES
 
@@ -208,10 +209,10 @@ class Target:
         self.publisher = client.node.create_publisher(Image, input_topic, client.camera_qos)
         self.masks = Listener(keep_values=False)
         self.mask_subscription = client.node.create_subscription(
-            Image, f"{output_namespace}class_mask", self.masks, client.answer_qos)
+            Image, output_topic(output_namespace, "class_mask"), self.masks, client.answer_qos)
         self.timing = Listener(keep_values=True) if timing else None
         if timing:
-            client.node.create_subscription(DiagnosticArray, f"{output_namespace}timing", self.timing,
+            client.node.create_subscription(DiagnosticArray, output_topic(output_namespace, "timing"), self.timing,
                                             client.answer_qos)
 
     def send(self, msg, frame_id: str) -> float:

@@ -35,6 +35,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from icnet_bench.random_weights import random_weights
 from icnet_ros.ros.background_node import BackgroundNode
+from icnet_ros.ros.cameras import output_topic
 from icnet_ros.ros.diagnostics import (
     FRAMES_DROPPED,
     FRAMES_IN_FLIGHT,
@@ -91,7 +92,8 @@ class NodeUnderTest(NodeProcess):
         return f"{self.namespace}/image" + ("/compressed" if self.transport == "compressed" else "")
 
     def topic(self, name: str) -> str:
-        return f"{self.namespace}/{name}"
+        """Where the node publishes the output ``name``."""
+        return output_topic(self.namespace, name)
 
     def rss_bytes(self) -> int:
         """The node process's resident set size."""

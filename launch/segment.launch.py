@@ -1,15 +1,20 @@
 """Launch the ICNet segmentation node (``icnet_segmenter``), optionally with rviz2.
 
     ros2 launch icnet_ros segment.launch.py image:=/front/image_raw namespace:=front \
-        weights:=/path/to/icnet.safetensors rviz:=true
+        weights:=/path/to/icnet.safetensors rviz:=true fixed_frame:=front_optical
 
 The node reads ``params_file`` (default: the installed config/icnet.yaml); the
 ``weights``, ``device`` and ``precision`` arguments override it when given. The Fast DDS
 shared-memory profile (config/fastdds_shm.xml) is set for the node and rviz2 unless
 ``shm_profile:=false``: full-resolution frames need it, and the camera driver must use
 the same profile (docs/node.md). Two cameras: include this file twice with
-two namespaces.
+two namespaces. ``rviz:=true`` starts rviz2 with a copy of config/icnet.rviz written for
+this launch (icnet_ros/ros/rviz_config.py): its topics resolved in ``namespace``, the input
+display on ``image``, Fixed Frame ``fixed_frame``.
 """
+
+import tempfile
+from pathlib import Path
 
 from ament_index_python.packages import PackageNotFoundError, get_package_prefix
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -17,6 +22,7 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from icnet_ros.ros.rviz_config import rviz_config
 from launch import LaunchContext, LaunchDescription
 
 PACKAGE = "icnet_ros"
@@ -36,6 +42,7 @@ ARGUMENTS = (
     ("precision", "", "fp32 | fp16 | bf16; '' = the params_file's"),
     ("use_sim_time", "false", "Use the /clock topic (replaying bags)"),
     ("rviz", "false", "Start rviz2 with config/icnet.rviz (input, overlay, colour mask)"),
+    ("fixed_frame", "camera", "rviz2's Fixed Frame: the frame_id your camera stamps its images with"),
     ("shm_profile", "true", "Run the node and rviz2 with the Fast DDS shared-memory profile"),
     ("fastdds_profile", PathJoinSubstitution([FindPackageShare(PACKAGE), "config", FASTDDS_PROFILE]),
      "The Fast DDS profile used when shm_profile is true"),
@@ -53,6 +60,17 @@ def _require_rviz2() -> None:
     except PackageNotFoundError:
         raise RuntimeError("rviz:=true but the package 'rviz2' is not installed: install it "
                            "(ros-<distro>-rviz2) or launch with rviz:=false") from None
+
+
+def _write_rviz_config(context: LaunchContext, namespace: str, image: str) -> str:
+    """config/icnet.rviz for this launch, written to a temporary file (as launch_ros writes
+    parameter files): its path."""
+    template = Path(PathJoinSubstitution([FindPackageShare(PACKAGE), "config", RVIZ_CONFIG]).perform(context))
+    text = rviz_config(template.read_text(), namespace=namespace, image=image,
+                       fixed_frame=LaunchConfiguration("fixed_frame").perform(context))
+    with tempfile.NamedTemporaryFile("w", prefix="icnet_", suffix=".rviz", delete=False) as file:
+        file.write(text)
+    return file.name
 
 
 def _actions(context: LaunchContext) -> list:
@@ -76,10 +94,8 @@ def _actions(context: LaunchContext) -> list:
     if with_rviz:
         actions.append(Node(
             package="rviz2", executable="rviz2", name="rviz2", namespace=value("namespace"),
-            arguments=["-d", PathJoinSubstitution([FindPackageShare(PACKAGE), "config", RVIZ_CONFIG])
-                       .perform(context)],
-            parameters=[{"use_sim_time": use_sim_time}], remappings=remappings[:1],
-            additional_env=env, output="screen"))
+            arguments=["-d", _write_rviz_config(context, value("namespace"), image)],
+            parameters=[{"use_sim_time": use_sim_time}], additional_env=env, output="screen"))
     return actions
 
 

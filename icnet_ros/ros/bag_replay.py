@@ -3,8 +3,8 @@
 The replayer publishes every image of the bag on the node's input topic, as recorded
 (the stored CDR bytes, published as they are), at the recorded rate (``rate`` times
 faster) or, with ``rate`` 0, one frame at a time (the next as soon as the node answered
-the previous one, or it timed out). It subscribes to the node's ``class_mask`` (and
-``timing``) and matches each answer to the frame it sent by header stamp.
+the previous one, or it timed out). It subscribes to the node's ``segmentation/class_mask``
+(and ``timing``) and matches each answer to the frame it sent by header stamp.
 
 Clock semantics: each frame is **re-stamped at publish** with the current system time
 (ROS time, as a driver stamps a live camera), the bag's own stamps being in the past;
@@ -41,6 +41,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from icnet_ros.evaluation.bag_reading import BagImage
 from icnet_ros.evaluation.scoring import Evaluation
 from icnet_ros.ros.background_node import BackgroundNode
+from icnet_ros.ros.cameras import output_topic
 from icnet_ros.ros.image_messages import image_array
 from icnet_ros.ros.node_process import NodeProcess
 
@@ -75,7 +76,7 @@ class ReplayTarget:
         return f"{self.namespace.rstrip('/')}/image" + ("/compressed" if self.kind == "compressed" else "")
 
     def output_topic(self, name: str) -> str:
-        return f"{self.namespace.rstrip('/')}/{name}"
+        return output_topic(self.namespace, name)
 
 
 def replay_node(target: ReplayTarget, weights: Path, log_path: Path, *, params_file: Path | None,

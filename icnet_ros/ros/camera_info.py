@@ -1,13 +1,12 @@
 """The camera's calibration beside the masks.
 
 The masks come back at the camera's resolution with the image's header, so the camera's
-``CameraInfo`` applies to them unchanged. The node subscribes to the input's
-``camera_info`` (image_transport's rule: the image topic's last name replaced by
-``camera_info``, after remapping: ``/cam/image_raw`` -> ``/cam/camera_info``) and keeps
-the last few messages by stamp; beside each image it publishes (``class_mask``, and
-``color_mask``, ``overlay``, ``confidence`` while subscribed) it publishes the one whose
-stamp equals the frame's on ``<output>/camera_info`` (image_transport's ``<image>/...``
-habit, and the topic rviz2's Camera display reads), or counts the frame as without
+``CameraInfo`` applies to them unchanged. Consumers find an image's calibration by
+image_transport's ``getCameraInfoTopic``: the image topic's last name replaced by
+``camera_info`` (``/cam/image_raw`` -> ``/cam/camera_info``). The node subscribes to the
+input's (after remapping) and keeps the last few messages by stamp; with the images of
+each frame it publishes, on ``segmentation/camera_info`` beside them, the one whose stamp
+equals the frame's, re-headed with the frame's header, or counts the frame as without
 calibration. A mask is never paired with the calibration of another stamp.
 """
 
@@ -19,20 +18,17 @@ from collections import OrderedDict
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-INPUT_NAME = "camera_info"
+NAME = "camera_info"   # image_transport's name for the calibration beside an image
+TOPIC = NAME           # the output's, beside the images in the camera's output namespace
 KEEP = 32   # calibrations kept: frames in flight stay well below this at any camera rate
 SUBSCRIPTION_DEPTH = 10
 
 
-def output_topic(image_output: str) -> str:
-    """Where the calibration of ``image_output``'s frames goes (``class_mask/camera_info``)."""
-    return f"{image_output}/{INPUT_NAME}"
-
-
 def camera_info_topic(image_topic: str) -> str:
-    """The camera_info topic beside ``image_topic`` (image_transport's getCameraInfoTopic)."""
-    namespace, _, _ = image_topic.rstrip("/").rpartition("/")
-    return f"{namespace}/{INPUT_NAME}" if namespace or image_topic.startswith("/") else INPUT_NAME
+    """The camera_info topic of ``image_topic``, by image_transport's ``getCameraInfoTopic``:
+    every name but the last, then ``camera_info``, always absolute (pass a resolved name)."""
+    names = [name for name in image_topic.split("/")[:-1] if name]
+    return "/" + "/".join([*names, NAME])
 
 
 class CalibrationsByStamp:

@@ -1,4 +1,4 @@
-"""One camera's outputs: the mask images, the calibration beside each, the timing message."""
+"""One camera's outputs: the mask images, the calibration beside them, the timing message."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from icnet_ros.ros.camera_info import output_topic
+from icnet_ros.ros.camera_info import TOPIC as CAMERA_INFO_TOPIC
 from icnet_ros.ros.cameras import Camera
 from icnet_ros.ros.image_messages import image_msg
 from icnet_ros.runtime.visualization import blend, colorize
@@ -30,9 +30,8 @@ class CameraOutputs:
         for topic in IMAGE_TOPICS:
             self.publishers[topic] = node.create_lifecycle_publisher(Image, camera.topic(topic), qos)
         self.publishers["timing"] = node.create_lifecycle_publisher(DiagnosticArray, camera.topic("timing"), qos)
-        for topic in IMAGE_TOPICS:
-            self.publishers[output_topic(topic)] = node.create_lifecycle_publisher(
-                CameraInfo, camera.topic(output_topic(topic)), qos)
+        self.publishers[CAMERA_INFO_TOPIC] = node.create_lifecycle_publisher(
+            CameraInfo, camera.topic(CAMERA_INFO_TOPIC), qos)
 
     def __iter__(self) -> Iterator[object]:
         return iter(list(self.publishers.values()))
@@ -41,11 +40,12 @@ class CameraOutputs:
         return self.publishers[topic].get_subscription_count() > 0
 
     def publish_images(self, header: Header, images: dict[str, np.ndarray], calibration: CameraInfo | None) -> None:
-        """Every image with ``header``, each followed by ``calibration`` on its camera_info."""
+        """Every image with ``header``, then ``calibration`` (the same header) on the
+        ``camera_info`` beside them, which serves them all."""
         for topic, image in images.items():
             self.publishers[topic].publish(image_msg(header, image))
-            if calibration is not None:
-                self.publishers[output_topic(topic)].publish(calibration)
+        if calibration is not None:
+            self.publishers[CAMERA_INFO_TOPIC].publish(calibration)
 
     def publish_timing(self, msg: DiagnosticArray) -> None:
         self.publishers["timing"].publish(msg)

@@ -1,13 +1,17 @@
 """The cameras one node serves, and where each one's outputs go.
 
+Every output of a camera lives in the sub-namespace ``segmentation/`` of the camera's
+namespace: the images (``class_mask``, ``color_mask``, ``overlay``, ``confidence``), their
+``camera_info`` (image_transport puts an image's calibration beside it, and the input's
+``camera_info`` already sits beside the input), ``label_info`` and ``timing``.
 Without ``image_topics`` the node serves one camera: input ``image`` (or
-``image/compressed``), outputs ``class_mask``, ``color_mask``... in the node's namespace.
-With ``image_topics`` every entry is one camera and its outputs live beside its input:
-the input topic's last name replaced by the output's (``front/image`` ->
-``front/class_mask``, ``/cams/left/image_raw`` -> ``/cams/left/class_mask``); with
-compressed input the node subscribes to ``<entry>/compressed``. The camera's name in
-diagnostics is that namespace (``front``, ``cams/left``). Two entries in the same
-namespace would publish to the same outputs and are refused.
+``image/compressed``), outputs ``segmentation/class_mask``... in the node's namespace.
+With ``image_topics`` every entry is one camera and its outputs go in its namespace
+(``front/image`` -> ``front/segmentation/class_mask``, ``/cams/left/image_raw`` ->
+``/cams/left/segmentation/class_mask``); with compressed input the node subscribes to
+``<entry>/compressed``. The camera's name in diagnostics is that namespace (``front``,
+``cams/left``). Two entries in the same namespace would publish to the same outputs and
+are refused.
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ from rclpy.validate_topic_name import validate_topic_name
 from icnet_ros.ros.parameters import ConfigurationError
 
 DEFAULT_IMAGE_TOPIC = "image"
+OUTPUT_NAMESPACE = "segmentation"
+
+
+def output_topic(namespace: str, output: str) -> str:
+    """Where the camera in ``namespace`` (``''``, ``/front``) publishes ``output``."""
+    return f"{namespace.rstrip('/')}/{OUTPUT_NAMESPACE}/{output}" if namespace else f"{OUTPUT_NAMESPACE}/{output}"
 
 
 @dataclass(frozen=True)
@@ -29,11 +39,12 @@ class Camera:
 
     name: str  # '' for the single default camera
     input_topic: str
-    output_namespace: str  # '' or e.g. 'front/', prefixed to every output name
+    output_namespace: str  # '' or e.g. 'front/': the camera's namespace, relative to the node's
     image_topic: str = ""  # the image's base topic (input_topic without '/compressed')
 
     def topic(self, output: str) -> str:
-        return self.output_namespace + output
+        """The topic of ``output`` (``segmentation/class_mask``, ``front/segmentation/timing``)."""
+        return output_topic(self.output_namespace, output)
 
 
 def cameras(image_topics: Sequence[str] | None, compressed: bool) -> list[Camera]:

@@ -103,8 +103,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "compressed: to 'image/compressed' (sensor_msgs/CompressedImage)",
                   read_only=True, choices=("raw", "compressed")),
     ParameterSpec("image_topics", [], "Input image topics, one per camera, served by one model "
-                  "with batched forward passes; each camera's outputs go beside its input "
-                  "(front/image -> front/class_mask); [] = the single topic 'image'", read_only=True),
+                  "with batched forward passes; each camera's outputs go in its namespace "
+                  "(front/image -> front/segmentation/class_mask); [] = the single topic 'image'", read_only=True),
     ParameterSpec("batch_wait_ms", 10.0, "Several cameras: once one camera's frame waits, how "
                   "long to wait for the others' so that they share one forward pass",
                   read_only=True, float_range=(0.0, 1000.0)),

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="start segmentation_node (default) or use one already running")
     live.add_argument("--node-namespace", action="append", default=[],
                       help="namespace of the node for each --topic (default /icnet_eval, or /icnet_eval/camN "
-                           "for several topics); the node reads <ns>/image and publishes <ns>/class_mask")
+                           "for several topics); the node reads <ns>/image and publishes <ns>/segmentation/class_mask")
     live.add_argument("--rate", type=float, default=1.0,
                       help="multiple of the recorded rate; 0: next frame when the previous is answered (default 1)")
     live.add_argument("--timeout", type=float, default=5.0,

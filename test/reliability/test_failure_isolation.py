@@ -204,7 +204,7 @@ def test_a_configure_that_fails_midway_leaves_nothing_behind(ros_client, ros_env
         answered(node)
         client = node.client.node
         for topic in ("class_mask", "color_mask", "overlay"):
-            assert client.count_publishers(node.topic(topic)) == 1, topic
+            assert client.count_publishers(node.output(topic)) == 1, topic
         stop(node)
     finally:
         process.stop()
@@ -221,7 +221,7 @@ def test_one_cameras_failed_batch_leaves_the_other_camera_ok(ros_client, ros_env
                                            "batch_wait_ms": 0.0}, command=faulty("batch_fails"))
     publishers = {side: ros_client.in_executor(lambda side=side: ros_client.node.create_publisher(
         Image, f"/pair/{side}/image", RELIABLE)) for side in ("left", "right")}
-    masks = {side: ros_client.collector(Image, f"/pair/{side}/class_mask") for side in publishers}
+    masks = {side: ros_client.collector(Image, f"/pair/{side}/segmentation/class_mask") for side in publishers}
     diagnostics = ros_client.diagnostics()
 
     def answer(side: str, frame_id: str, timeout: float = 5.0) -> bool:

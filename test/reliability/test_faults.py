@@ -128,9 +128,9 @@ def test_parameters_change_while_frames_stream(node, cameras):
     """Every output follows the switches and the blend weight set while a camera streams at
     10 Hz; no frame fails or is refused. The frames of a setting are those sent after the
     change was acknowledged and answered before the next change began."""
-    collectors = {name: node.client.collector(Image, node.topic(name))
+    collectors = {name: node.client.collector(Image, node.output(name))
                   for name in ("color_mask", "overlay", "confidence")}
-    collectors["timing"] = node.client.collector(DiagnosticArray, node.topic("timing"))
+    collectors["timing"] = node.client.collector(DiagnosticArray, node.output("timing"))
     switches = {"color_mask": "publish_color_mask", "overlay": "publish_overlay",
                 "confidence": "publish_confidence", "timing": "publish_timing"}
     phases = [{"publish_color_mask": False, "overlay_alpha": 0.8},

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +153,22 @@ def topics_of(client: RosClient, name: str, namespace: str) -> tuple[set[str], s
     published = client.node.get_publisher_names_and_types_by_node(name, namespace)
     subscribed = client.node.get_subscriber_names_and_types_by_node(name, namespace)
     return {topic for topic, _ in published}, {topic for topic, _ in subscribed}
+
+
+def run_to_end(start: Callable[[list[str], str], RosCommand], args: list[str],
+               timeout: float = 120.0) -> tuple[int, list[str]]:
+    """``args`` (a ``ros2`` command) started by ``start`` (the ``workspace_command`` fixture)
+    and run to its end: its status and output lines."""
+    command = start(args, "ros2_cli")
+    status = command.process.wait(timeout)
+    return status, command.log().splitlines()
+
+
+def daemon_sees(start: Callable[[list[str], str], RosCommand], node: str, timeout: float = 60.0) -> None:
+    """Start the ros2 daemon, as the first ``ros2`` command of a user's shell does, and wait
+    until it has discovered ``node``: a command without the daemon looks for the node for
+    0.5 s only (ros2cli's ``--spin-time``), too short on a loaded machine."""
+    status, output = run_to_end(start, ["ros2", "daemon", "start"])
+    assert status == 0, output
+    wait_until(lambda: node in run_to_end(start, ["ros2", "node", "list"])[1], timeout,
+               f"the ros2 daemon to discover {node}", interval=0.5)

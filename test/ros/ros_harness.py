@@ -19,6 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from icnet_ros.ros.background_node import BackgroundNode
+from icnet_ros.ros.cameras import output_topic
 from icnet_ros.ros.node_process import NodeProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -163,11 +164,16 @@ class Segmenter:
         topic = f"{image}/compressed" if compressed else image
         self.publisher = client.in_executor(lambda: client.node.create_publisher(
             CompressedImage if compressed else Image, topic, RELIABLE))
-        self.class_mask = client.collector(Image, f"{self.ns}/class_mask")
+        self.class_mask = client.collector(Image, self.output("class_mask"))
         self.diagnostics = client.diagnostics()
 
     def topic(self, name: str) -> str:
+        """``name`` in the node's namespace (its inputs: ``image``, ``camera_info``)."""
         return f"{self.ns}/{name}"
+
+    def output(self, name: str) -> str:
+        """Where the node publishes the output ``name`` (``<ns>/segmentation/<name>``)."""
+        return output_topic(self.ns or "/", name)
 
     def service(self, name: str) -> str:
         return f"{self.ns}/icnet_segmenter/{name}"

@@ -44,7 +44,7 @@ def labelled(ros_client, ros_environment, tiny_weights, tmp_path_factory):
                                            "labels_file": str(labels)})
     publisher = ros_client.in_executor(
         lambda: ros_client.node.create_publisher(Image, "/labelled/front/image", RELIABLE))
-    masks = ros_client.collector(Image, "/labelled/front/class_mask")
+    masks = ros_client.collector(Image, "/labelled/front/segmentation/class_mask")
     try:
         def answered() -> Image | None:
             process.assert_alive()
@@ -81,13 +81,13 @@ def test_the_message_maps_every_class_id_to_its_name():
 
 def test_a_subscriber_that_starts_after_the_node_gets_each_cameras_label_info(ros_client, labelled):
     for camera in CAMERAS:
-        msg = late_label_info(ros_client, f"/labelled/{camera}/{TOPIC}")
+        msg = late_label_info(ros_client, f"/labelled/{camera}/segmentation/{TOPIC}")
         assert [c.class_name for c in msg.class_map] == NAMES
 
 
 def test_class_ids_are_the_mask_values_and_names_follow_the_labels_file(ros_client, labelled):
     _, mask = labelled
-    msg = late_label_info(ros_client, f"/labelled/front/{TOPIC}")
+    msg = late_label_info(ros_client, f"/labelled/front/segmentation/{TOPIC}")
     ids = {c.class_id: c.class_name for c in msg.class_map}
     assert ids == dict(enumerate(NAMES))
     assert msg.threshold == 0.0   # argmax masks: no pixel is left out for low confidence
@@ -98,7 +98,7 @@ def test_class_ids_are_the_mask_values_and_names_follow_the_labels_file(ros_clie
 def test_the_qos_is_reliable_and_transient_local(ros_client, labelled):
     from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
     vision_msgs()
-    (info,) = wait_until(lambda: ros_client.node.get_publishers_info_by_topic(f"/labelled/rear/{TOPIC}"),
+    (info,) = wait_until(lambda: ros_client.node.get_publishers_info_by_topic(f"/labelled/rear/segmentation/{TOPIC}"),
                          20, "the label_info publisher")
     assert info.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
     assert info.qos_profile.reliability == ReliabilityPolicy.RELIABLE
@@ -119,4 +119,4 @@ def test_without_vision_msgs_the_node_says_so_once_and_serves(start_segmenter, t
     log = node.process.log()
     assert log.count("vision_msgs is not importable") == 1, log
     assert "hidden for this test" in log
-    assert not node.client.node.get_publishers_info_by_topic(f"/unlabelled/{TOPIC}")
+    assert not node.client.node.get_publishers_info_by_topic(f"/unlabelled/segmentation/{TOPIC}")

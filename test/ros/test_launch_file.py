@@ -83,7 +83,8 @@ def assert_serves(launched: Launched, namespace: str, image: str) -> None:
     assert (mask.height, mask.width, mask.encoding) == (48, 80, "mono8")
     published, subscribed = topics_of(client, NODE, namespace)
     prefix = namespace.rstrip("/") + "/"
-    assert {prefix + name for name in ("class_mask", "color_mask", "overlay", "timing")} <= published
+    assert {prefix + "segmentation/" + name for name in ("class_mask", "color_mask", "overlay", "timing",
+                                                       "camera_info")} <= published
     assert all(topic.startswith(prefix) or topic in GLOBAL_TOPICS for topic in published), published
     assert image in subscribed
 

@@ -125,9 +125,9 @@ def test_cleanup_releases_the_model_and_configure_loads_it_again(node):
     values = pipeline_when(node, "unconfigured")
     assert values[MODEL_LOADED] == "False" and values[WEIGHTS] == "-"
     graph = node.client.node
-    wait_until(lambda: not graph.get_publishers_info_by_topic(node.topic("class_mask")), 10,
+    wait_until(lambda: not graph.get_publishers_info_by_topic(node.output("class_mask")), 10,
                "the output publishers to go")
-    assert not graph.get_publishers_info_by_topic(node.topic("class_mask/camera_info"))
+    assert not graph.get_publishers_info_by_topic(node.output("camera_info"))
 
     transition(node, Transition.TRANSITION_CONFIGURE)
     assert pipeline_when(node, "inactive")[MODEL_LOADED] == "True"
@@ -135,7 +135,7 @@ def test_cleanup_releases_the_model_and_configure_loads_it_again(node):
     node.wait_active()
     assert_serves(node, "after_configure")
     assert [info.topic_type for info in graph.get_publishers_info_by_topic(
-        node.topic("class_mask/camera_info"))] == ["sensor_msgs/msg/CameraInfo"]
+        node.output("camera_info"))] == ["sensor_msgs/msg/CameraInfo"]
 
 
 def pss_mib(pid: int) -> float:

@@ -36,8 +36,8 @@ class Camera:
         self.topic = f"/{namespace}/{name}"
         self.publisher = client.in_executor(
             lambda: client.node.create_publisher(Image, f"{self.topic}/image", RELIABLE))
-        self.class_mask = client.collector(Image, f"{self.topic}/class_mask")
-        self.timing = client.collector(DiagnosticArray, f"{self.topic}/timing")
+        self.class_mask = client.collector(Image, f"{self.topic}/segmentation/class_mask")
+        self.timing = client.collector(DiagnosticArray, f"{self.topic}/segmentation/timing")
 
     def header(self, frame_id: str) -> Header:
         return Header(stamp=self.client.now().to_msg(), frame_id=frame_id)
@@ -136,7 +136,7 @@ def test_frames_sent_together_share_a_forward_pass_and_come_back_per_camera(two_
 def test_a_single_camera_is_the_default(start_segmenter, tiny_weights):
     node = start_segmenter(tiny_weights, namespace="single", name="single",
                            parameters={"diagnostics_period_s": 0.25})
-    timing = node.client.collector(DiagnosticArray, node.topic("timing"))
+    timing = node.client.collector(DiagnosticArray, node.output("timing"))
     try:
         wait_until(lambda: timing.subscription.get_publisher_count() > 0, 10, "the timing publisher")
         header = node.header("camera")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, ReliabilityPolicy
-from ros_harness import FASTDDS_PROFILE, PARAMS_FILE, REPO
+from ros_harness import FASTDDS_PROFILE, PARAMS_FILE
 from std_msgs.msg import Header
 
 from icnet_ros.ros import diagnostics
@@ -150,15 +150,6 @@ def test_fastdds_profile_has_shared_memory_and_udp_only():
     used = [t.text for t in participant.iterfind("d:rtps/d:userTransports/d:transport_id", namespace)]
     assert sorted(used) == sorted(descriptors)
     assert participant.findtext("d:rtps/d:useBuiltinTransports", namespaces=namespace) == "false"
-
-
-def test_rviz_config_shows_input_overlay_and_colour_mask_and_a_camera_view():
-    config = yaml.safe_load((REPO / "config" / "icnet.rviz").read_text())
-    displays = config["Visualization Manager"]["Displays"]
-    shown = [(d["Class"], d["Topic"]["Value"]) for d in displays]   # relative: the namespace applies
-    assert shown == [("rviz_default_plugins/Image", "image"), ("rviz_default_plugins/Image", "overlay"),
-                     ("rviz_default_plugins/Image", "color_mask"),
-                     ("rviz_default_plugins/Camera", "color_mask")]   # + color_mask/camera_info
 
 
 def test_rate_and_delay_keys_are_the_ones_diagnostic_updater_tools_read():

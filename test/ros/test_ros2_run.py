@@ -7,7 +7,7 @@ import importlib.util
 
 import numpy as np
 import pytest
-from launch_harness import parameters, wait_for_node_name
+from launch_harness import daemon_sees, parameters, run_to_end, wait_for_node_name
 from ros_harness import Segmenter, rgb_message
 
 pytestmark = pytest.mark.ros
@@ -27,17 +27,19 @@ def ros2_run(workspace_command, ros_client, tiny_weights):
 
 
 @pytest.fixture
-def ros2_param(workspace_command):
-    """Run ``ros2 param ...`` to its end: its status and output."""
+def ros2_param(ros2_run, workspace_command):
+    """Run ``ros2 param ...`` to its end (through the ros2 daemon, once it knows the node):
+    its status and output; a skip with the reason where ros2param is not installed."""
     if importlib.util.find_spec("ros2param") is None:
-        pytest.skip("`ros2 param` (ros2param) is not in ../shared/ros2-launch; a ROS 2 installation "
-                    "has it (the parameter services it calls are read back in the other tests)")
+        pytest.skip("`ros2 param` (ros2param) is not installed: ../shared/ros2-launch/install.sh "
+                    "(make setup does it where present) or a ROS 2 installation provides it")
+    daemon_sees(workspace_command, NODE)
 
     def run(*args: str) -> tuple[int, str]:
-        command = workspace_command(["ros2", "param", *args, "--no-daemon"], "ros2_param")
-        status = command.process.wait(60)
-        return status, command.log()
-    return run
+        status, output = run_to_end(workspace_command, ["ros2", "param", *args])
+        return status, "\n".join(output)
+    yield run
+    run_to_end(workspace_command, ["ros2", "daemon", "stop"])
 
 
 def test_ros2_run_starts_the_node_with_its_defaults(ros2_run, ros_client, tiny_weights):

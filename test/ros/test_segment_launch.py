@@ -51,7 +51,7 @@ class TestSegmentLaunch(unittest.TestCase):
         rclpy.init()
         node = rclpy.create_node("segment_launch_test")
         masks = []
-        node.create_subscription(Image, "/front/class_mask", masks.append, 10)
+        node.create_subscription(Image, "/front/segmentation/class_mask", masks.append, 10)
         publisher = node.create_publisher(Image, "/front/camera", 10)
         try:
             frame = Image(height=48, width=64, encoding="rgb8", step=64 * 3)

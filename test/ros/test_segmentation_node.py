@@ -162,7 +162,7 @@ def test_the_mask_is_the_engines_mask_at_camera_resolution(node, reference_engin
 
 def test_colour_mask_overlay_and_confidence(node):
     assert all(r.successful for r in set_parameters(node, publish_confidence=True))
-    collectors = {name: node.client.collector(Image, node.topic(name))
+    collectors = {name: node.client.collector(Image, node.output(name))
                   for name in ("color_mask", "overlay", "confidence")}
     try:
         image = np.random.default_rng(2).integers(0, 256, (64, 96, 3), dtype=np.uint8)
@@ -196,7 +196,7 @@ def test_colour_mask_overlay_and_confidence(node):
 
 
 def test_timing_topic_per_frame_stamped_with_the_image(node):
-    timing = node.client.collector(DiagnosticArray, node.topic("timing"))
+    timing = node.client.collector(DiagnosticArray, node.output("timing"))
     try:
         wait_until(lambda: timing.subscription.get_publisher_count() > 0, 10, "the timing publisher")
         header = node.header("timed")
@@ -357,7 +357,7 @@ def test_full_size_frames_at_10_hz_are_all_answered(node):
     """
     frames, period = 20, 0.1
     image = np.random.default_rng(3).integers(0, 256, (1024, 2048, 3), dtype=np.uint8)
-    timing = node.client.collector(DiagnosticArray, node.topic("timing"))
+    timing = node.client.collector(DiagnosticArray, node.output("timing"))
     attempts = []
     try:
         wait_until(lambda: timing.subscription.get_publisher_count() > 0, 10, "the timing publisher")
