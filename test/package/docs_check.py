@@ -293,10 +293,14 @@ def ros2_problem(args: list[str]) -> str | None:
         if executable not in console_scripts():
             return f"no executable {executable}"
         return ros_arguments_problem(arguments)
+    if verb == "param" and rest[:1] in (["dump"], ["list"]):
+        return None if len(rest) == 2 else f"ros2 param {' '.join(rest)}: expects one node name"
     if verb == "param":
         names = {spec.name for spec in PARAMETERS} | {"class_names"}
         if len(rest) < 3 or rest[2] not in names:
             return f"ros2 param {' '.join(rest)}: no such parameter"
+        return None
+    if verb == "lifecycle" and rest[:1] in (["get"], ["list"], ["nodes"]):
         return None
     if verb == "lifecycle":
         return None if rest[-1] in LIFECYCLE_TRANSITIONS else f"no lifecycle transition {rest[-1]}"

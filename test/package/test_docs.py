@@ -70,12 +70,13 @@ def _id(block: Block) -> str:
 
 
 BASH = [b for b in code_blocks() if b.language in ("bash", "sh", "shell")]
+CONSOLE = [b for b in code_blocks() if b.language == "console"]  # `$ command` lines, then its output
 PYTHON = [b for b in code_blocks() if b.language == "python"]
 
 
 def test_every_block_is_tagged_as_code_or_left_untagged_as_output():
     languages = {b.language for b in code_blocks()}
-    assert languages <= {"", "bash", "python", "yaml", "xml"}, languages
+    assert languages <= {"", "bash", "console", "python", "yaml", "xml"}, languages
 
 
 @pytest.mark.parametrize("block", BASH, ids=_id)
@@ -84,6 +85,16 @@ def test_shell_block_commands_resolve_with_their_flags(block):
     if reason:
         pytest.skip(reason)
     problems = [f"{' '.join(argv)}: {problem}" for argv in shell_commands(block.text)
+                if (problem := command_problem(argv))]
+    assert not problems, f"{block.where}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("block", CONSOLE, ids=_id)
+def test_console_block_commands_resolve_with_their_flags(block):
+    """The ``$`` lines of a console block (test_cli_tools runs them and compares the output)."""
+    lines = [line[2:] for line in block.text.splitlines() if line.startswith("$ ")]
+    assert lines, f"{block.where}: a console block without a `$ ` command line"
+    problems = [f"{' '.join(argv)}: {problem}" for argv in shell_commands("\n".join(lines))
                 if (problem := command_problem(argv))]
     assert not problems, f"{block.where}:\n" + "\n".join(problems)
 
