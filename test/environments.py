@@ -21,7 +21,7 @@ API (the session fixture ``install_environments`` of test/conftest.py is an :cla
     venv = install_environments.venv("metadata", build)   # build(venv) runs once per session
     venv = install_environments.venv("bare", build, layers=())   # no torch layer
     venv.python, venv.bin("segmentation_node")            # paths
-    venv.pip("install", "-c", constraints, "-r", requirements)   # pip of this interpreter
+    venv.pip("install", "--no-compile", "-c", constraints, "-r", requirements)   # this interpreter's pip
     venv.run("-c", "import torch")                        # CompletedProcess, text, checked
     venv.requirements("icnet_ros")                        # its installed Requires-Dist
 

@@ -41,8 +41,9 @@ print(type(runner).__name__)
 
 
 def _build(venv: Venv) -> None:
-    venv.pip("install", "-q", "-c", CONSTRAINTS, "-r", str(REPO / "requirements-ros.txt"))
-    venv.pip("install", "-q", "-c", CONSTRAINTS, str(REPO))
+    # --no-compile: Python compiles what is imported, when it is (the package step: 43 -> 31 s here).
+    venv.pip("install", "-q", "--no-compile", "-c", CONSTRAINTS, "-r", str(REPO / "requirements-ros.txt"))
+    venv.pip("install", "-q", "--no-compile", "-c", CONSTRAINTS, str(REPO))
 
 
 @pytest.fixture(scope="module")
