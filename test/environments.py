@@ -68,8 +68,9 @@ def build_layer(folder: Path, names: tuple[str, ...]) -> Path:
     members = closure(names)
     owners: dict[str, set[str]] = {}
     for distribution in importlib.metadata.distributions():
-        for top in _top_level(distribution):
-            owners.setdefault(top, set()).add(canonicalize_name(distribution.metadata["Name"]))
+        owner = distribution.metadata["Name"]
+        for top in _top_level(distribution) if owner else ():
+            owners.setdefault(top, set()).add(canonicalize_name(owner))
     folder.mkdir(parents=True)
     for name, distribution in members.items():
         for top in _top_level(distribution):
