@@ -73,6 +73,17 @@ def tiny_weights(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def install_environments(tmp_path_factory):
+    """The install tests' venvs, each built once per session (``environments.py`` says how)."""
+    from environments import Environments
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent   # shared by the workers of one run
+    return Environments(base / "environments")
+
+
+@pytest.fixture(scope="session")
 def colcon_workspace(tmp_path_factory):
     """This package colcon-built once per session in a temporary workspace."""
     from colcon_workspace import ColconWorkspace

@@ -15,9 +15,11 @@ to fail, the way they fail in the field:
   RCLError (as it does once the context shuts down);
 - ``engine_close``: the first ``engine.close()`` raises (a sticky CUDA error in
   ``torch.cuda.synchronize``);
-- ``stall``: a frame with frame_id ``stall`` holds the submitter in the engine for 4 s,
-  and deactivate waits only 1 s for the threads (its join times out); ``stall_long``:
-  30 s, and deactivate waits 10 s (to signal the node inside that wait);
+- ``stall``: a frame with frame_id ``stall`` holds the submitter in the engine for 4 s
+  (it prints ``injected: stalling`` as it starts), and deactivate waits only 1 s for the
+  threads (its join times out); each worker thread prints ``injected: <kind> ended`` as
+  it ends; ``stall_long``: 30 s, and deactivate waits 10 s (to signal the node inside
+  that wait);
 - ``publisher_creation``: the third output publisher of the first configure cannot be
   created; the engine says when it is closed;
 - ``batch_fails``: the batch of a frame with frame_id ``fail`` fails in ``collect``;
@@ -112,13 +114,20 @@ def engine_close() -> None:
 
 def stall(stall_s: float = 4.0, stop_timeout_s: float = 1.0) -> None:
     submit = SegmentationEngine.submit
+    run_worker = segmentation_node.SegmentationNode._run_worker
     segmentation_node.STOP_TIMEOUT_S = stop_timeout_s
 
     def stalling(self, frame, *, tag=None, **options):
         if tag is not None and tag.header.frame_id == "stall":
+            print("injected: stalling", flush=True)
             time.sleep(stall_s)
         return submit(self, frame, tag=tag, **options)
+
+    def reporting_end(self, kind, round_of_work, workers):
+        run_worker(self, kind, round_of_work, workers)
+        print(f"injected: {kind} ended", flush=True)
     SegmentationEngine.submit = stalling
+    segmentation_node.SegmentationNode._run_worker = reporting_end
 
 
 def stall_long() -> None:
