@@ -324,8 +324,9 @@ def test_the_engine_runs_a_bn_folded_network(tiny_weights):
 
 def test_slot_buffers_follow_shapes_not_positions():
     """A camera missing from a batch shifts positions; buffers keyed by shape are still found,
-    so changing batch compositions allocate nothing once each has been seen."""
-    slot = SlotBuffers(torch.device("cpu"), keep_for=4)
+    so changing batch compositions allocate nothing once each has been seen, however long
+    a shape goes unused; only more distinct shapes than ``max_keys`` release the oldest."""
+    slot = SlotBuffers(torch.device("cpu"), max_keys=3)
     compositions = [[(4, 6), (8, 10), (4, 6)], [(8, 10), (4, 6)], [(4, 6)], [(4, 6), (8, 10), (4, 6)]]
 
     def submit(shapes):
@@ -342,10 +343,15 @@ def test_slot_buffers_follow_shapes_not_positions():
         for shapes in compositions:
             assert [tuple(b.shape) for b in submit(shapes)] == shapes
     assert slot.allocations == allocated
-    for _ in range(6):  # a shape unused for keep_for submissions is released
+    for _ in range(20):  # a shape unused for many submissions is kept
         submit([(4, 6)])
     submit([(8, 10)])
-    assert slot.allocations == allocated + 1
+    assert slot.allocations == allocated
+    for shape in ((1, 1), (2, 2), (3, 3)):  # a fourth, fifth and sixth shape: the oldest go
+        submit([shape])
+    assert slot.keys() == 4  # three kept, the one in use
+    submit([(4, 6)])
+    assert slot.allocations == allocated + 4
 
 
 def test_the_onnxruntime_backend_gives_the_masks_of_the_torch_network(engine, tiny_weights):
