@@ -46,6 +46,11 @@ cd "$REPO"
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 exports=$("$PYTHON" -m icnet_bench.carried_wheels "$WHEELS" "$WORK/site") || { log "unpacking $WHEELS failed"; exit 2; }
 eval "$exports"
+# The node's console script, as pip would write it (nothing is pip-installed here).
+mkdir -p "$WORK/bin"
+printf '#!/bin/sh\nexec %q -m icnet_ros.ros.node_main "$@"\n' "$(command -v "$PYTHON")" >"$WORK/bin/segmentation_node"
+chmod +x "$WORK/bin/segmentation_node"
+export PATH="$WORK/bin:$PATH"
 log "$("$PYTHON" -c 'import sys, torch; print("python", sys.version.split()[0], "torch", torch.__version__,
     "CUDA", torch.version.cuda, torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")')"
 
