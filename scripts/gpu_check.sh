@@ -37,11 +37,21 @@ trap 'rm -rf "$WORK"' EXIT
 log() { echo "gpu_check $(date +%H:%M:%S) +$(($(date +%s) - START))s: $*" >&2; }
 
 command -v "$PYTHON" >/dev/null || { log "no $PYTHON (set PYTHON)"; exit 2; }
-"$PYTHON" -c "import torch" 2>/dev/null || { log "$PYTHON has no torch (a CUDA build is expected)"; exit 2; }
-if [ $DRY_RUN -eq 0 ] && ! "$PYTHON" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
-    log "no CUDA device visible to $PYTHON (use --dry-run to check the steps without one)"
-    exit 3
-fi
+# One interpreter start: torch there (2 if not), a GPU visible (3 if not, unless a dry run).
+found=$("$PYTHON" -c 'import sys
+try:
+    import torch
+except ImportError:
+    sys.exit(2)
+gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+print("python", sys.version.split()[0], "torch", torch.__version__, "CUDA", torch.version.cuda, gpu)
+sys.exit(0 if gpu != "no GPU" or sys.argv[1] == "1" else 3)' "$DRY_RUN" 2>/dev/null)
+case $? in
+    0) ;;
+    2) log "$PYTHON has no torch (a CUDA build is expected)"; exit 2 ;;
+    3) log "no CUDA device visible to $PYTHON (use --dry-run to check the steps without one)"; exit 3 ;;
+    *) log "$PYTHON could not check torch"; exit 2 ;;
+esac
 cd "$REPO"
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 exports=$("$PYTHON" -m icnet_bench.carried_wheels "$WHEELS" "$WORK/site") || { log "unpacking $WHEELS failed"; exit 2; }
@@ -51,8 +61,7 @@ mkdir -p "$WORK/bin"
 printf '#!/bin/sh\nexec %q -m icnet_ros.ros.node_main "$@"\n' "$(command -v "$PYTHON")" >"$WORK/bin/segmentation_node"
 chmod +x "$WORK/bin/segmentation_node"
 export PATH="$WORK/bin:$PATH"
-log "$("$PYTHON" -c 'import sys, torch; print("python", sys.version.split()[0], "torch", torch.__version__,
-    "CUDA", torch.version.cuda, torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")')"
+log "$found"
 
 STEPS=()
 FAILED=0
