@@ -137,7 +137,8 @@ class SegmentationNode(LifecycleNode):
             if not self._warm:
                 height, width = self._config["warmup_height"], self._config["warmup_width"]
                 self._engine.warmup((height, width) if height else tuple(self._engine.input_size),
-                                    batch_size=len(self._cameras), encoding=self._config["warmup_encoding"])
+                                    batch_size=len(self._cameras),
+                                    encoding=None if self._compressed else self._config["warmup_encoding"])
                 self._warm = True
                 if self._engine.cuda_graphs_status:
                     self.get_logger().info(f"network: {self._engine.cuda_graphs_status}")

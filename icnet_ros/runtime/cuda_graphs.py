@@ -100,6 +100,7 @@ class NetworkGraphs:
         self._graphs[(slot, batch)] = _Graph(graph, static, output)
 
     def clear(self) -> None:
-        """Release the graphs and their memory."""
+        """Release the graphs, their memory and the network (the engine is closing)."""
         self._graphs.clear()
         self._eager.clear()
+        self._network = None

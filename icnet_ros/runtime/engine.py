@@ -203,13 +203,14 @@ class SegmentationEngine:
     # --- public API ----------------------------------------------------------------
 
     def warmup(self, image_size: tuple[int, int] | None = None, batch_size: int = 1,
-               encoding: str = "rgb8") -> None:
+               encoding: str | None = "rgb8") -> None:
         """Run a few frames of ``image_size`` (default: the network input), alone and as
         batches up to ``batch_size``, so the first real ones are fast.
 
         On CUDA every batch size from 1 to ``batch_size`` runs in every pipeline slot,
         with and without confidence and RGB, as raw ``encoding`` frames where the GPU
-        converts that encoding (staged as their rows, as live frames are), so live frames of
+        converts that encoding (staged as their rows, as live frames are; None: decoded RGB,
+        as compressed frames and Bayer are staged), so live frames of
         that size find their buffers; cuDNN autotunes each batch size (hundreds of ms at
         1024x2048: not on live frames); then the CUDA graphs are captured and run once. On
         the CPU batch sizes 1 and ``batch_size`` run (``encoding`` does not matter there).
@@ -389,9 +390,9 @@ class SegmentationEngine:
             self._ready.notify_all()
 
     @staticmethod
-    def _warmup_frame(height: int, width: int, encoding: str) -> RawFrame | np.ndarray:
+    def _warmup_frame(height: int, width: int, encoding: str | None) -> RawFrame | np.ndarray:
         """A black frame as ``encoding`` delivers it: raw rows where the device converts it, else RGB."""
-        if encoding not in DEVICE_ENCODINGS:
+        if encoding is None or encoding not in DEVICE_ENCODINGS:
             return np.zeros((height, width, 3), np.uint8)
         layout = LAYOUTS[encoding]
         step = width * layout.channels * layout.depth
