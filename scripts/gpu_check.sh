@@ -17,6 +17,7 @@
 #           model_*_gpu-check.json/.md
 # then summary.json and summary.md (steps, targets met or not): 8 files at most. Step logs go
 # to a temporary folder; a failed step's last lines go to stderr.
+# ONLY=masks,speed runs those steps alone (a rerun of what a first run showed; node brings its bag).
 # --dry-run: no CUDA needed; the same steps on the CPU at reduced sizes, CUDA parts marked
 # skipped (test/bench/test_gpu_check.py). Exit status: 0 when no step failed.
 set -uo pipefail
@@ -68,6 +69,7 @@ FAILED=0
 step() {  # step NAME CAP_S COMMAND...: run within min(CAP_S, what is left of the budget)
     local name=$1 cap=$2 left start code status
     shift 2
+    selected "$name" || { skip "$name" "not in ONLY=$ONLY"; return; }
     left=$((BUDGET_S - ($(date +%s) - START)))
     if [ "$left" -lt 15 ]; then
         STEPS+=(--step "$name=skipped:0"); log "$name skipped: budget spent"; return
@@ -87,6 +89,9 @@ step() {  # step NAME CAP_S COMMAND...: run within min(CAP_S, what is left of th
     if [ $status != ok ]; then FAILED=1; tail -20 "$WORK/$name.log" >&2; fi
 }
 skip() { STEPS+=(--step "$1=skipped:0"); log "$1 skipped: $2"; }
+selected() {  # in ONLY (or no ONLY); the bag goes with the node
+    [ -z "${ONLY:-}" ] || [[ ",$ONLY," == *",$1,"* ]] || { [ "$1" = bag ] && [[ ",$ONLY," == *",node,"* ]]; }
+}
 
 DRY=()
 if [ $DRY_RUN -eq 1 ]; then
@@ -113,14 +118,14 @@ step masks 75 "${GPU_CHECK[@]}" masks "$OUT" "${DRY[@]}"
 step steady 60 "${GPU_CHECK[@]}" steady "$OUT" "${DRY[@]}"
 step speed 90 "${GPU_CHECK[@]}" speed "$OUT" "${DRY[@]}"
 if "$PYTHON" -c "import rclpy, rosbags" >/dev/null 2>&1; then
-    rm -f "$OUT"/ros2_benchmark_*_gpu-check.json "$OUT"/ros2_benchmark_*_gpu-check.md  # a rerun replaces them
+    selected node && rm -f "$OUT"/ros2_benchmark_*_gpu-check.json "$OUT"/ros2_benchmark_*_gpu-check.md  # replaced
     step bag 30 "$PYTHON" -m icnet_ros.tools.make_sample_bag "$WORK/bag" --frames 8 --rate 10 --size "${BAG_SIZE[@]}"
     step node 120 "$PYTHON" -m icnet_bench.node_bench ros2-benchmark "$WORK/bag" "${NODE_NET[@]}" --device $DEVICE \
         --precision $PRECISION "${FORM[@]}" --label gpu-check --out-dir "$OUT"
 else
     skip node "rclpy or rosbags do not import: carry the wheels of scripts/gpu-wheels/node.txt"
 fi
-rm -f "$OUT"/model_*_gpu-check.json "$OUT"/model_*_gpu-check.md
+selected model && rm -f "$OUT"/model_*_gpu-check.json "$OUT"/model_*_gpu-check.md
 step model 150 "$PYTHON" -m icnet_bench.model_bench model --out-dir "$OUT" --label gpu-check "${MODEL[@]}"
 
 "${GPU_CHECK[@]}" summary "$OUT" "${STEPS[@]}" "${DRY[@]}" || FAILED=1
