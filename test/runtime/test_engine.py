@@ -15,7 +15,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from icnet_bench.synthetic_frames import encode, smooth_scene
 from icnet_ros.model import icnet
+from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows
 from icnet_ros.runtime.engine import EngineError, SegmentationEngine
 from icnet_ros.runtime.image_decoding import CompressedFrame, ImageRejected, RawFrame
 from icnet_ros.runtime.postprocessing import ScoreUpsampler, upsample_argmax, upsample_argmax_dense
@@ -352,6 +354,18 @@ def test_slot_buffers_follow_shapes_not_positions():
     assert slot.keys() == 4  # three kept, the one in use
     submit([(4, 6)])
     assert slot.allocations == allocated + 4
+
+
+def test_warmup_frames_are_staged_as_live_frames_of_their_encoding():
+    """On CUDA live raw frames are staged as their rows (rows x step): the warm-up's frames of
+    an encoding have the same shape, so the first live frames find their buffers; other
+    inputs (compressed, Bayer: None or an encoding the GPU does not convert) as HxWx3 RGB."""
+    rgb = smooth_scene(48, 64, seed=1)
+    for encoding in sorted(DEVICE_ENCODINGS):
+        warm = SegmentationEngine._warmup_frame(48, 64, encoding)
+        assert raw_rows(warm).shape == raw_rows(encode(rgb, encoding, padding=0)).shape, encoding
+    for encoding in (None, "bayer_rggb8"):
+        assert SegmentationEngine._warmup_frame(48, 64, encoding).shape == (48, 64, 3)
 
 
 def test_the_onnxruntime_backend_gives_the_masks_of_the_torch_network(engine, tiny_weights):
