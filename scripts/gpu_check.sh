@@ -99,8 +99,8 @@ if [ $DRY_RUN -eq 1 ]; then
     DEVICE=cpu; PRECISION=fp32; BAG_SIZE=(48 96)
     NODE_NET=(--weights random --width 0.125 --input-size 65x129 --cpu-threads 1)
     FORM=(--rates 30 --runs 1 --run-seconds 0.5 --search-seconds 0.4 --max-rate 20)
-    MODEL=(--models sub124,baseline --devices cpu --sizes 65x129 --precisions fp32 --repeats 2 --warmup 1 --threads 1
-           --backends eager+channels_last+fold,cuda_graphs+channels_last+fold --no-memory)
+    MODEL=(--models sub124,baseline --devices cpu --sizes 65x129 --precisions fp16,fp32 --repeats 2 --warmup 1
+           --threads 1 --backends eager+channels_last+fold@fp32,cuda_graphs+channels_last+fold --no-memory)
 else
     export ICNET_REQUIRE_CUDA=1
     DEVICE=cuda; PRECISION=fp16; BAG_SIZE=(1024 2048)
