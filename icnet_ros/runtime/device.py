@@ -67,7 +67,9 @@ def set_tf32(enabled: bool) -> None:
     if _new_tf32_api():
         precision = "tf32" if enabled else "ieee"
         torch.backends.cuda.matmul.fp32_precision = precision
-        torch.backends.cudnn.conv.fp32_precision = torch.backends.cudnn.rnn.fp32_precision = precision
+        torch.backends.cudnn.conv.fp32_precision = precision
+        if hasattr(getattr(torch.backends.cudnn, "rnn", None), "fp32_precision"):  # conv and rnn alike
+            torch.backends.cudnn.rnn.fp32_precision = precision
     else:
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = enabled
 
