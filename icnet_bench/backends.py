@@ -19,6 +19,7 @@ from torch import nn
 from icnet_bench.model_cases import PRECISIONS, Case, Settings
 from icnet_bench.model_zoo import random_image
 from icnet_bench.settings import BenchError
+from icnet_ros.runtime.device import set_tf32, tf32_enabled
 from icnet_ros.runtime.onnx_network import quiet_export
 
 
@@ -190,12 +191,11 @@ def torch_settings(settings: Settings) -> Iterator[None]:
     import torch._dynamo.config as dynamo_config
 
     threads = torch.get_num_threads()
-    flags = {"benchmark": torch.backends.cudnn.benchmark, "cudnn_tf32": torch.backends.cudnn.allow_tf32,
-             "matmul_tf32": torch.backends.cuda.matmul.allow_tf32}
+    flags = {"benchmark": torch.backends.cudnn.benchmark, "tf32": tf32_enabled()}
     limits = {key: getattr(dynamo_config, key) for key in ("cache_size_limit", "recompile_limit")
               if hasattr(dynamo_config, key)}
     torch.set_num_threads(settings.threads)
-    _set_flags(benchmark=True, cudnn_tf32=False, matmul_tf32=False)
+    _set_flags(benchmark=True, tf32=False)
     for key in limits:
         setattr(dynamo_config, key, 256)  # one compiled graph per model, size and precision
     try:
@@ -208,7 +208,6 @@ def torch_settings(settings: Settings) -> Iterator[None]:
             setattr(dynamo_config, key, value)
 
 
-def _set_flags(*, benchmark: bool, cudnn_tf32: bool, matmul_tf32: bool) -> None:
+def _set_flags(*, benchmark: bool, tf32: bool) -> None:
     torch.backends.cudnn.benchmark = benchmark
-    torch.backends.cudnn.allow_tf32 = cudnn_tf32
-    torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
+    set_tf32(tf32)

@@ -20,6 +20,7 @@ from icnet_bench.backends import Runner, prepare
 from icnet_bench.model_cases import TOLERANCE, Case, Settings
 from icnet_bench.model_zoo import build_model
 from icnet_bench.summaries import stats
+from icnet_ros.runtime.device import set_tf32
 from icnet_ros.runtime.onnx_network import quiet_export
 
 MEMORY_METHOD = {
@@ -82,7 +83,7 @@ def memory_probe(request: dict[str, Any]) -> dict[str, Any]:
     from safetensors.torch import load_file
 
     torch.set_num_threads(settings.threads)
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # as the timed rows
+    set_tf32(False)  # as the timed rows
     cuda = case.device == "cuda"
     if cuda:
         torch.cuda.init()

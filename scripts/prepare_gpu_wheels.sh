@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Downloads, for CPython 3.12 on x86-64 Linux, every requirement listed in scripts/gpu-wheels/*.txt
 # (with their dependencies) as wheels into .gpu_wheels/ (gitignored), for the GPU checks on a machine
-# without a package index: scripts/gpu_node_check.sh installs them with --no-index. Torch is never
+# without a package index: scripts/gpu_check.sh unpacks those the machine lacks (no pip needed). Torch is never
 # downloaded (constraints.txt pins it and no list names it; a torch or CUDA wheel found is an error).
 #   scripts/prepare_gpu_wheels.sh            # every list
 #   scripts/prepare_gpu_wheels.sh node       # scripts/gpu-wheels/node.txt only
 #   EXCLUDE= scripts/prepare_gpu_wheels.sh   # carry everything
 # EXCLUDE (default below) leaves out what the GPU machine's CUDA image already has (check with
-# `python3 -m pip show NAME` there); pip there keeps its installed copy. Without it the node's
+# `python3 -m pip show NAME` there, or KINDS.md's list); the machine's copy is used. Without it the node's
 # wheels come to about 124 MiB (OpenCV 58, NumPy 15), over the 64 MiB a device call carries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 DEST=${DEST:-.gpu_wheels}
-EXCLUDE=${EXCLUDE-numpy opencv-python-headless safetensors pyyaml psutil pytest pytest-timeout}
+EXCLUDE=${EXCLUDE-numpy opencv-python-headless safetensors pyyaml psutil pytest pytest-timeout typing-extensions}
 GPU_PYTHON=${GPU_PYTHON:-3.12}
 abi="cp${GPU_PYTHON/./}"
 if [ $# -gt 0 ]; then lists=(); for name in "$@"; do lists+=("scripts/gpu-wheels/$name.txt"); done

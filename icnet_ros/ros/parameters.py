@@ -16,6 +16,7 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
+from icnet_ros.runtime.image_decoding import SUPPORTED_ENCODINGS
 from icnet_ros.weights.demo import default_weights_path
 
 # The weights used when ``weights`` is '': the demo weights shipped in the package.
@@ -92,12 +93,18 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "BN-folded network is exported once per weights and input size into "
                   "~/.cache/icnet_ros/onnx; else torch), torch or onnxruntime", read_only=True,
                   choices=("auto", "torch", "onnxruntime")),
+    ParameterSpec("cuda_graphs", True, "On CUDA: run the network as CUDA graphs captured at the "
+                  "warm-up (one per batch size; eager where capture fails, with the reason logged)",
+                  read_only=True),
     ParameterSpec("warmup_height", 0, "Image height used to warm the engine up on activate "
                   "(your camera's); 0 = the network input height", read_only=True,
                   int_range=(0, 16384)),
     ParameterSpec("warmup_width", 0, "Image width used to warm the engine up on activate "
                   "(your camera's); 0 = the network input width", read_only=True,
                   int_range=(0, 16384)),
+    ParameterSpec("warmup_encoding", "rgb8", "Raw image encoding of the warm-up frames (your camera's: "
+                  "on CUDA its staging buffers are ready before the first frame)", read_only=True,
+                  choices=SUPPORTED_ENCODINGS),
     # Connections (read-only).
     ParameterSpec("input_transport", "raw", "raw: subscribe to 'image' (sensor_msgs/Image); "
                   "compressed: to 'image/compressed' (sensor_msgs/CompressedImage)",

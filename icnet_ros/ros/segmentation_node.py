@@ -145,8 +145,11 @@ class SegmentationNode(LifecycleNode):
             if not self._warm:
                 height, width = self._config["warmup_height"], self._config["warmup_width"]
                 self._engine.warmup((height, width) if height else tuple(self._engine.input_size),
-                                    batch_size=len(self._cameras))
+                                    batch_size=len(self._cameras),
+                                    encoding=None if self._compressed else self._config["warmup_encoding"])
                 self._warm = True
+                if self._engine.cuda_graphs_status:
+                    self.get_logger().info(f"network: {self._engine.cuda_graphs_status}")
             result = super().on_activate(state)
             if result != TransitionCallbackReturn.SUCCESS:
                 return result
@@ -221,7 +224,8 @@ class SegmentationNode(LifecycleNode):
             input_size=(height, width) if height else None, labels=labels,
             pipeline_depth=self._config["pipeline_depth"], max_pixels=self._settings.max_image_pixels,
             cpu_threads=self._config["cpu_threads"] or None,
-            postprocess_thread=self._config["cpu_postprocess_thread"], cpu_backend=self._config["cpu_backend"])
+            postprocess_thread=self._config["cpu_postprocess_thread"], cpu_backend=self._config["cpu_backend"],
+            cuda_graphs=self._config["cuda_graphs"])
         self._warm = False
         self._palette = self._engine.labels.palette()
         self._model = diagnostics.ModelInfo(

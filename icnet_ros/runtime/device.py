@@ -52,3 +52,30 @@ def select_precision(device: torch.device, precision: str) -> torch.dtype:
     except RuntimeError as error:
         raise ValueError(f"{precision} convolutions cannot run on this CPU: {error}") from None
     return dtype
+
+
+
+def _new_tf32_api() -> bool:
+    """Whether this torch has ``fp32_precision`` (2.9 on): once it is set, reading the older
+    ``allow_tf32`` flags raises, so the project only ever uses one of the two."""
+    return (hasattr(torch.backends.cuda.matmul, "fp32_precision")
+            and hasattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision"))
+
+
+def set_tf32(enabled: bool) -> None:
+    """TF32 for CUDA float32 convolutions and matrix products, on or off (process-wide flags)."""
+    if _new_tf32_api():
+        precision = "tf32" if enabled else "ieee"
+        torch.backends.cuda.matmul.fp32_precision = precision
+        torch.backends.cudnn.conv.fp32_precision = precision
+        if hasattr(getattr(torch.backends.cudnn, "rnn", None), "fp32_precision"):  # conv and rnn alike
+            torch.backends.cudnn.rnn.fp32_precision = precision
+    else:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = enabled
+
+
+def tf32_enabled() -> bool:
+    """Whether CUDA float32 convolutions may use TF32 (what :func:`set_tf32` sets)."""
+    if _new_tf32_api():
+        return torch.backends.cudnn.conv.fp32_precision == "tf32"
+    return torch.backends.cudnn.allow_tf32

@@ -8,8 +8,13 @@ of the scores to the camera size, argmax -> uint8 mask (and float32 confidence) 
 back into pinned memory. The network is BN-folded in fp32 before its cast to the engine's precision
 (:mod:`inference_network`). Frames are submitted and collected in FIFO order, at most
 ``pipeline_depth`` submissions in flight: on CUDA frame N+1 is decoded and uploaded while frame N
-computes, synchronised with events, and stage times come from CUDA events. Submitting never
-synchronises with the device; a waiting thread blocks (without spinning) on each
+computes, synchronised with events, and stage times come from CUDA events (seven per
+pipeline slot, recorded again by each submission). The network runs as a CUDA graph per
+slot and batch size (:mod:`cuda_graphs`), pre-processing writing into its static input,
+once the warm-up (or a first eager run) has captured it; ``cuda_graphs=False`` runs it
+eagerly. Submitting never synchronises with the device nor, once each frame shape, batch
+size and option has been seen, allocates (pinned and device buffers are kept per slot,
+:mod:`slot_buffers`); a waiting thread blocks (without spinning) on each
 submission's last event, and ``collect`` waits for that thread. On the CPU
 decoding, pre-processing and inference run at submit time and the score resize and
 argmax on a second thread (``postprocess_thread``), where they overlap the next frame's
@@ -45,10 +50,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from icnet_ros.runtime.device import select_device, select_precision
+from icnet_ros.runtime.cuda_graphs import NetworkGraphs
+from icnet_ros.runtime.device import select_device, select_precision, set_tf32
 from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
 from icnet_ros.runtime.heap import resident_bytes
-from icnet_ros.runtime.image_decoding import MAX_PIXELS, CompressedFrame, ImageRejected, RawFrame, decode_frame
+from icnet_ros.runtime.image_decoding import LAYOUTS, MAX_PIXELS, CompressedFrame, ImageRejected, RawFrame, decode_frame
 from icnet_ros.runtime.inference_network import MEMORY_FORMAT, folded_network, network_runner
 from icnet_ros.runtime.postprocessing import ScoreUpsampler, upsample_argmax_dense
 from icnet_ros.runtime.slot_buffers import SlotBuffers
@@ -77,7 +83,8 @@ class SegmentationResult:
     rgb: np.ndarray | None  # the decoded HxWx3 uint8 RGB input, when asked
     timings_ms: dict[str, float] = field(default_factory=dict)  # per stage, keys stages.ENGINE_STAGES
     batch_size: int = 1  # frames in the forward pass this one was part of (its stage times are the batch's)
-    events: dict[str, torch.cuda.Event] | None = None  # CUDA: its submission's events, upload .. done (timelines)
+    timeline_ms: dict[str, float] | None = None  # CUDA: its submission's events, upload .. done, in ms since
+    # the engine's start on the device clock (timelines across frames)
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -106,7 +113,7 @@ class _Job:
     results: deque[SegmentationResult] | None = None  # filled once done
     future: Future | None = None  # the results: from the post-processing (CPU) or waiting (CUDA) thread
     outputs: list[dict[str, torch.Tensor | None]] | None = None  # CUDA: pinned buffers per frame
-    events: dict[str, torch.cuda.Event] | None = None
+    events: dict[str, torch.cuda.Event] | None = None  # CUDA: its slot's events
 
     def remaining(self) -> int:
         return len(self.tags) if self.results is None else len(self.results)
@@ -130,13 +137,14 @@ class SegmentationEngine:
     ``cpu_backend``: ``auto`` (onnxruntime where it applies and is installed, else torch),
     ``onnxruntime`` (CPU fp32 only: the same masks, faster; the export is cached,
     :mod:`onnx_network`), ``torch`` (the folded channels_last module, every device and precision).
+    ``cuda_graphs`` (CUDA): the network through CUDA graphs (:mod:`cuda_graphs`); False: eagerly.
     """
 
     def __init__(self, weights: str | Path, *, device: str = "auto", precision: str = "fp32",
                  input_size: tuple[int, int] | None = None, labels: LabelSet | None = None,
                  pipeline_depth: int = 2, max_pixels: int = MAX_PIXELS,
                  cpu_threads: int | None = None, postprocess_thread: bool = True,
-                 cpu_backend: str = "auto") -> None:
+                 cpu_backend: str = "auto", cuda_graphs: bool = True) -> None:
         if cpu_threads is not None:
             if cpu_threads < 1:
                 raise ValueError(f"cpu_threads must be at least 1, got {cpu_threads}")
@@ -178,30 +186,67 @@ class SegmentationEngine:
         if self._cuda:
             torch.backends.cudnn.benchmark = True  # fixed network input size: autotune once
             if self.dtype == torch.float32:  # fp32 means fp32 (process-wide flags): CPU and CUDA agree
-                torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+                set_tf32(False)
             self._upload_stream = torch.cuda.Stream(self.device)
             self._compute_stream = torch.cuda.Stream(self.device)
             # The weights and constants were written on the current stream: order them first.
             self._compute_stream.wait_stream(torch.cuda.current_stream(self.device))
             self._slots = [SlotBuffers(self.device) for _ in range(pipeline_depth)]
+            self._slot_events = [{name: torch.cuda.Event(enable_timing=True, blocking=True) for name in _EVENTS}
+                                 for _ in range(pipeline_depth)]
+            self._origin = torch.cuda.Event(enable_timing=True)  # timelines are in ms since this
+            self._origin.record(self._compute_stream)
+            self._graphs = NetworkGraphs(self.model, self._compute_stream, (3, *self.input_size), self.dtype,
+                                         self._memory_format, enabled=cuda_graphs)
             self._submitted = 0
 
     # --- public API ----------------------------------------------------------------
 
-    def warmup(self, image_size: tuple[int, int] | None = None, batch_size: int = 1) -> None:
+    def warmup(self, image_size: tuple[int, int] | None = None, batch_size: int = 1,
+               encoding: str | None = "rgb8") -> None:
         """Run a few frames of ``image_size`` (default: the network input), alone and as
         batches up to ``batch_size``, so the first real ones are fast.
 
-        On CUDA every batch size from 1 to ``batch_size`` runs (cuDNN autotunes each one,
-        hundreds of ms at 1024x2048: not on live frames); on the CPU 1 and ``batch_size``.
+        On CUDA every batch size from 1 to ``batch_size`` runs in every pipeline slot,
+        with and without confidence and RGB, as raw ``encoding`` frames where the GPU
+        converts that encoding (staged as their rows, as live frames are; None: decoded RGB,
+        as compressed frames and Bayer are staged), so live frames of
+        that size find their buffers; cuDNN autotunes each batch size (hundreds of ms at
+        1024x2048: not on live frames); then the CUDA graphs are captured and run once. On
+        the CPU batch sizes 1 and ``batch_size`` run (``encoding`` does not matter there).
         """
         height, width = image_size or self.input_size
-        frame = np.zeros((height, width, 3), np.uint8)
-        sizes = range(2, batch_size + 1) if self._cuda else [batch_size] if batch_size > 1 else []
-        for want_confidence in (False, True):
-            self.segment(frame, want_confidence=want_confidence)
+        if not self._cuda:
+            frame = np.zeros((height, width, 3), np.uint8)
+            for want_confidence in (False, True):
+                self.segment(frame, want_confidence=want_confidence)
+                if batch_size > 1:
+                    self.segment_batch([frame] * batch_size, want_confidence=want_confidence)
+            return
+        frame = self._warmup_frame(height, width, encoding)
+        sizes = range(1, batch_size + 1)
+
+        def every_slot() -> None:
+            for want in (False, True):
+                for size in sizes:
+                    for _ in range(self.pipeline_depth):
+                        self.segment_batch([frame] * size, want_confidence=want, want_rgb=want)
+
+        every_slot()
+        for slot in range(self.pipeline_depth):
             for size in sizes:
-                self.segment_batch([frame] * size, want_confidence=want_confidence)
+                self._graphs.capture(slot, size)
+        every_slot()  # the graphs' first replays, and the buffers of what follows them
+
+    @property
+    def cuda_graphs_status(self) -> str:
+        """How the network runs on CUDA (graphs captured, or why eagerly), for the log; '' on the CPU."""
+        return self._graphs.status if self._cuda else ""
+
+    @property
+    def buffer_allocations(self) -> int:
+        """CUDA: pinned and device buffers the pipeline slots allocated so far (0 on the CPU)."""
+        return sum(slot.allocations for slot in self._slots) if self._cuda else 0
 
     def submit(self, frame: RawFrame | CompressedFrame | np.ndarray, *, tag: object = None,
                want_confidence: bool = False, want_rgb: bool = False) -> None:
@@ -305,6 +350,7 @@ class SegmentationEngine:
         if self._cuda:
             for slot in self._slots:
                 slot.clear()
+            self._graphs.clear()
             torch.cuda.empty_cache()
 
     def __enter__(self) -> SegmentationEngine:
@@ -343,6 +389,16 @@ class SegmentationEngine:
             self._jobs.append(job)
             self._ready.notify_all()
 
+    @staticmethod
+    def _warmup_frame(height: int, width: int, encoding: str | None) -> RawFrame | np.ndarray:
+        """A black frame as ``encoding`` delivers it: raw rows where the device converts it, else RGB."""
+        if encoding is None or encoding not in DEVICE_ENCODINGS:
+            return np.zeros((height, width, 3), np.uint8)
+        layout = LAYOUTS[encoding]
+        step = width * layout.channels * layout.depth
+        rows = height * layout.rows_num // layout.rows_den
+        return RawFrame.validated(encoding, height, width, step, bytes(rows * step))
+
     def _stage(self, frame) -> _Staged:
         """Decode ``frame`` (on CUDA, frames the GPU converts stay raw rows)."""
         start = time.perf_counter()
@@ -353,8 +409,9 @@ class SegmentationEngine:
             size, on_device = array.shape[:2], False
         return _Staged(frame, array, size, on_device, (time.perf_counter() - start) * 1000.0)
 
-    def _preprocess(self, rgb: torch.Tensor) -> torch.Tensor:
-        """HxWx3 uint8 RGB on the device -> 1x3xhxw network input (resized, ordered, normalised)."""
+    def _preprocess(self, rgb: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """HxWx3 uint8 RGB on the device -> 1x3xhxw network input (resized, ordered, normalised),
+        written into ``out`` (1x3xhxw of the engine's dtype) where given."""
         x = rgb.permute(2, 0, 1).unsqueeze(0).float()  # channels-last memory, no copy before the cast
         if tuple(x.shape[-2:]) != self.input_size:
             x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False)
@@ -363,6 +420,8 @@ class SegmentationEngine:
         x = x - self._mean
         if self._inv_std is not None:
             x = x * self._inv_std
+        if out is not None:
+            return out.copy_(x)
         return x.to(self.dtype).contiguous(memory_format=self._memory_format)
 
     def _stack(self, inputs: list[torch.Tensor]) -> torch.Tensor:
@@ -429,10 +488,11 @@ class SegmentationEngine:
     def _submit_cuda(self, staged: list[_Staged], tags: list[object], want_confidence: bool,
                      want_rgb: bool) -> _Job:
         """Queue one submission on the streams; never waits for the device."""
-        slot = self._slots[self._submitted % self.pipeline_depth]  # its last submission was collected
+        index = self._submitted % self.pipeline_depth  # the slot's last submission was collected
+        slot, events = self._slots[index], self._slot_events[index]
         slot.begin()
-        events = {name: torch.cuda.Event(enable_timing=True, blocking=True) for name in _EVENTS}
         try:
+            static = self._graphs.input(index, len(staged))  # captures the graph first where due
             hosts_in, decode_ms = [], []
             for item in staged:
                 start = time.perf_counter()
@@ -456,9 +516,14 @@ class SegmentationEngine:
                     events["preprocess"].record()
                     rgbs = [to_rgb_tensor(device_in, item.frame) if item.on_device else device_in
                             for device_in, item in zip(devices_in, staged)]
-                    x = self._stack([self._preprocess(rgb) for rgb in rgbs])
+                    if static is None:
+                        x = self._stack([self._preprocess(rgb) for rgb in rgbs])
+                    else:
+                        x = static
+                        for i, rgb in enumerate(rgbs):
+                            self._preprocess(rgb, x[i: i + 1])
                     events["inference"].record()
-                    logits = self.model(x)
+                    logits = self._graphs.run(index, x)
                     events["postprocess"].record()
                     upsampled = [upsample_argmax_dense(logits[i], item.size, want_confidence)
                                  for i, item in enumerate(staged)]
@@ -486,11 +551,12 @@ class SegmentationEngine:
         job.events["done"].synchronize()  # an asynchronous CUDA error surfaces here
         shared = {stage: job.events[begin].elapsed_time(job.events[end])
                   for stage, (begin, end) in _STAGE_EVENTS.items()}
+        timeline = {name: self._origin.elapsed_time(event) for name, event in job.events.items()}
         results = deque()
         for tag, decode_ms, outputs in zip(job.tags, job.decode_ms, job.outputs):
             # Copies: the pinned buffers belong to the slot, which the next frames reuse.
             arrays = {name: None if tensor is None else tensor.numpy().copy()
                       for name, tensor in outputs.items()}
             results.append(SegmentationResult(tag, arrays["mask"], arrays["confidence"], arrays["rgb"],
-                                              {"decode": decode_ms, **shared}, len(job.tags), job.events))
+                                              {"decode": decode_ms, **shared}, len(job.tags), dict(timeline)))
         return results

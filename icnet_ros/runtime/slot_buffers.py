@@ -2,12 +2,18 @@
 
 Buffers are keyed by what they hold (role, shape, dtype), not by a frame's position in a
 batch: when a camera misses a batch the other frames still find their buffers, and a
-batch composition that comes back finds its own. A slot is reused only once its last
-submission is done (collected, or synchronised on failure), so handing its buffers out
-again, allocating new ones or dropping old ones never needs a device synchronisation.
+batch composition that comes back finds its own. A key is kept however long it goes
+unused (frames of many encodings, sizes and batch compositions in turn allocate nothing
+once each was seen); what bounds the memory is the number of distinct keys: past
+``max_keys`` the least recently used key's free buffers are released. A slot is reused
+only once its last submission is done (collected, or synchronised on failure), so handing
+its buffers out again, allocating new ones or dropping old ones never needs a device
+synchronisation.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import torch
 
@@ -16,29 +22,25 @@ BufferKey = tuple[str, tuple[int, ...], torch.dtype]
 
 class SlotBuffers:
     """The buffers of one slot. ``begin`` starts a submission; ``host``/``on_device`` hand out
-    a buffer of that key not yet used by this submission (allocating one if none is free).
+    a buffer of that key not yet used by this submission (allocating one if none is free)."""
 
-    Buffers of a key that no submission used for ``keep_for`` submissions are released.
-    """
-
-    def __init__(self, device: torch.device, keep_for: int = 8) -> None:
+    def __init__(self, device: torch.device, max_keys: int = 64) -> None:
+        if max_keys < 1:
+            raise ValueError(f"max_keys must be at least 1, got {max_keys}")
         self.device = device
-        self.keep_for = keep_for
-        self._free: dict[BufferKey, list[torch.Tensor]] = {}
+        self.max_keys = max_keys
+        self._free: OrderedDict[BufferKey, list[torch.Tensor]] = OrderedDict()  # least recently used first
         self._used: dict[BufferKey, list[torch.Tensor]] = {}
-        self._last_used: dict[BufferKey, int] = {}
-        self._submission = 0
         self.allocations = 0  # buffers allocated so far (a steady state allocates none)
 
     def begin(self) -> None:
         """Start a submission: the previous one is done, its buffers are free again."""
         for key, tensors in self._used.items():
             self._free.setdefault(key, []).extend(tensors)
+            self._free.move_to_end(key)
         self._used = {}
-        self._submission += 1
-        for key in [k for k, last in self._last_used.items() if self._submission - last > self.keep_for]:
-            del self._last_used[key]
-            self._free.pop(key, None)
+        while len(self._free) > self.max_keys:
+            self._free.popitem(last=False)
 
     def host(self, role: str, shape: tuple[int, ...], dtype: torch.dtype = torch.uint8) -> torch.Tensor:
         """A pinned host buffer."""
@@ -47,6 +49,10 @@ class SlotBuffers:
     def on_device(self, role: str, shape: tuple[int, ...], dtype: torch.dtype = torch.uint8) -> torch.Tensor:
         """A buffer on the slot's device."""
         return self._take((f"device:{role}", tuple(shape), dtype))
+
+    def keys(self) -> int:
+        """Distinct keys held (free or in use)."""
+        return len(self._free.keys() | self._used.keys())
 
     def _take(self, key: BufferKey) -> torch.Tensor:
         free = self._free.get(key)
@@ -59,11 +65,9 @@ class SlotBuffers:
                       else torch.empty(shape, dtype=dtype, device=self.device))
             self.allocations += 1
         self._used.setdefault(key, []).append(tensor)
-        self._last_used[key] = self._submission
         return tensor
 
     def clear(self) -> None:
         """Release every buffer (the slot's work must be done)."""
         self._free.clear()
         self._used.clear()
-        self._last_used.clear()

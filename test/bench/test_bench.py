@@ -20,6 +20,7 @@ from icnet_bench import model_bench as bench
 from icnet_bench.backends import torch_settings
 from icnet_bench.model_cases import Settings
 from icnet_ros.model.icnet import icnet
+from icnet_ros.runtime.device import set_tf32, tf32_enabled
 
 pytestmark = pytest.mark.slow
 
@@ -149,12 +150,12 @@ def test_fp32_rows_run_true_fp32_and_the_flags_come_back(report):
     assert "TF32 off" in data["settings"]["fp32"]
     settings = Settings(models=["sub4"], sizes=[(65, 129)], devices=["cpu"], precisions=["fp32"],
                         backends=["eager"], threads=1)
-    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    before = tf32_enabled()
+    set_tf32(True)
     try:
         with torch_settings(settings):
-            assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+            assert not tf32_enabled()
             assert torch.backends.cudnn.benchmark
-        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+        assert tf32_enabled()
     finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+        set_tf32(before)

@@ -1,10 +1,14 @@
-"""The CUDA pipeline: no host synchronisation in the steady state, and real overlap.
+"""The CUDA pipeline: no host synchronisation and no allocation in the steady state, and real overlap.
 
-``torch.cuda.set_sync_debug_mode("error")`` makes every synchronising CUDA call raise
-(blocking copies, stream or device synchronisation); waiting on an event, which is what
-collecting does (on the engine's waiting thread), is not one. Overlap is read from the
-engine's own CUDA event timestamps. Skipped without a GPU (a failure with
-ICNET_REQUIRE_CUDA=1).
+``torch.cuda.set_sync_debug_mode("error")`` makes synchronising CUDA calls inside torch's
+operations raise (blocking copies, ``.item()``), but it does not see
+``torch.cuda.synchronize()``, ``Stream.synchronize()``, ``Event.synchronize()`` nor a
+``non_blocking`` copy from or to unpinned host memory (which is silently synchronous):
+:class:`icnet_bench.host_waits.HostWaits` counts those. Waiting on each submission's last
+event is what collecting does, on the engine's waiting thread, and is allowed there only.
+Allocation: the slot buffers' count and the CUDA caching allocator's device allocations
+(``torch.cuda.memory_stats()``) stay unchanged. Overlap is read from the engine's CUDA event
+timeline. Skipped without a GPU (a failure with ICNET_REQUIRE_CUDA=1).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from icnet_bench.host_waits import HostWaits, device_allocations
 from icnet_ros.model import icnet
 from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS
 from icnet_ros.runtime.engine import SegmentationEngine
@@ -67,16 +72,18 @@ class Driver:
             self.results.append(self.engine.collect())
 
 
-def test_steady_state_never_synchronises_the_host(tiny_weights):
+def test_steady_state_neither_synchronises_nor_allocates(tiny_weights):
     """Every device encoding alone, batches, and batch compositions that change (a camera
-    misses a batch, another comes back, sizes differ): once each shape has been seen, no
-    submit or collect makes a synchronising CUDA call."""
+    misses a batch, another comes back, sizes differ), with confidence and RGB on and off:
+    once each has been seen, no submit or collect makes a synchronising CUDA call, waits
+    for the device outside the waiting thread, or allocates host or device memory."""
     singles = every_kind(96, 160, seed=0)
     small = every_kind(48, 80, seed=1)
     compositions = [[singles[0], singles[1], small[2]], [singles[1], small[2]], [singles[0]],
                     [small[3], singles[0], singles[1]], [singles[0], singles[1], small[2]]]
     with SegmentationEngine(tiny_weights, device="cuda") as engine:
         engine.warmup((96, 160), batch_size=3)
+        assert engine.cuda_graphs_status.startswith("CUDA graphs for batch sizes 1, 2, 3"), engine.cuda_graphs_status
         driver = Driver(engine)
 
         def everything() -> list:
@@ -87,16 +94,38 @@ def test_steady_state_never_synchronises_the_host(tiny_weights):
             return driver.drain()
 
         first = everything()  # allocates each shape's buffers
+        everything()
         torch.cuda.synchronize()
+        buffers, device = engine.buffer_allocations, device_allocations()
         torch.cuda.set_sync_debug_mode("error")
         try:
-            again = [everything() for _ in range(2)]
+            with HostWaits() as waits:
+                again = [everything() for _ in range(3)]
         finally:
             torch.cuda.set_sync_debug_mode("default")
+        assert engine.buffer_allocations == buffers
+        assert device_allocations() == device
+    assert not waits.outside_the_waiting_thread(), waits.calls[:10]
+    assert sum(what == "Event.synchronize" for what, _ in waits.calls) == 3 * (len(singles + small) + len(compositions))
+    assert waits.unpinned_copies == 0
     for results in again:
         assert len(results) == len(first)
         for result, reference in zip(results, first):
             np.testing.assert_array_equal(result.class_mask, reference.class_mask)
+
+
+def test_graphs_off_gives_the_same_masks(tiny_weights):
+    """cuda_graphs=False: the network runs eagerly, with the masks of the graphs."""
+    frames = every_kind(96, 160, seed=2)[:4]
+    masks = {}
+    for graphs in (True, False):
+        with SegmentationEngine(tiny_weights, device="cuda", cuda_graphs=graphs) as engine:
+            engine.warmup((96, 160), batch_size=2)
+            assert engine.cuda_graphs_status.startswith("CUDA graphs" if graphs else "eager (cuda_graphs off)")
+            masks[graphs] = [r.class_mask for r in engine.segment_batch(frames[:2])] + [
+                engine.segment(frame).class_mask for frame in frames]
+    for with_graphs, eager in zip(masks[True], masks[False]):
+        np.testing.assert_array_equal(with_graphs, eager)
 
 
 @pytest.fixture(scope="module")
@@ -119,10 +148,9 @@ def test_the_next_frame_uploads_while_this_one_computes(official_width_weights):
         for index in range(12):
             driver.submit([frames[index % 2]])
         results = driver.drain()
-    gaps = [before.events["done"].elapsed_time(after.events["upload"])  # < 0: upload first
+    gaps = [after.timeline_ms["upload"] - before.timeline_ms["done"]  # < 0: upload first
             for before, after in zip(results[1:], results[2:])]  # the first pair has no steady state
     assert sum(gap < 0 for gap in gaps) >= 0.8 * len(gaps), f"upload after the previous frame's end (ms): {gaps}"
     for result in results:  # within one frame, the stages follow each other
-        events = result.events
-        assert events["upload"].elapsed_time(events["uploaded"]) >= 0
-        assert events["uploaded"].elapsed_time(events["done"]) > 0
+        times = result.timeline_ms
+        assert times["upload"] <= times["uploaded"] < times["done"]

@@ -15,7 +15,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from icnet_bench.synthetic_frames import encode, smooth_scene
 from icnet_ros.model import icnet
+from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows
 from icnet_ros.runtime.engine import EngineError, SegmentationEngine
 from icnet_ros.runtime.image_decoding import CompressedFrame, ImageRejected, RawFrame
 from icnet_ros.runtime.postprocessing import ScoreUpsampler, upsample_argmax, upsample_argmax_dense
@@ -324,8 +326,9 @@ def test_the_engine_runs_a_bn_folded_network(tiny_weights):
 
 def test_slot_buffers_follow_shapes_not_positions():
     """A camera missing from a batch shifts positions; buffers keyed by shape are still found,
-    so changing batch compositions allocate nothing once each has been seen."""
-    slot = SlotBuffers(torch.device("cpu"), keep_for=4)
+    so changing batch compositions allocate nothing once each has been seen, however long
+    a shape goes unused; only more distinct shapes than ``max_keys`` release the oldest."""
+    slot = SlotBuffers(torch.device("cpu"), max_keys=3)
     compositions = [[(4, 6), (8, 10), (4, 6)], [(8, 10), (4, 6)], [(4, 6)], [(4, 6), (8, 10), (4, 6)]]
 
     def submit(shapes):
@@ -342,10 +345,27 @@ def test_slot_buffers_follow_shapes_not_positions():
         for shapes in compositions:
             assert [tuple(b.shape) for b in submit(shapes)] == shapes
     assert slot.allocations == allocated
-    for _ in range(6):  # a shape unused for keep_for submissions is released
+    for _ in range(20):  # a shape unused for many submissions is kept
         submit([(4, 6)])
     submit([(8, 10)])
-    assert slot.allocations == allocated + 1
+    assert slot.allocations == allocated
+    for shape in ((1, 1), (2, 2), (3, 3)):  # a fourth, fifth and sixth shape: the oldest go
+        submit([shape])
+    assert slot.keys() == 4  # three kept, the one in use
+    submit([(4, 6)])
+    assert slot.allocations == allocated + 4
+
+
+def test_warmup_frames_are_staged_as_live_frames_of_their_encoding():
+    """On CUDA live raw frames are staged as their rows (rows x step): the warm-up's frames of
+    an encoding have the same shape, so the first live frames find their buffers; other
+    inputs (compressed, Bayer: None or an encoding the GPU does not convert) as HxWx3 RGB."""
+    rgb = smooth_scene(48, 64, seed=1)
+    for encoding in sorted(DEVICE_ENCODINGS):
+        warm = SegmentationEngine._warmup_frame(48, 64, encoding)
+        assert raw_rows(warm).shape == raw_rows(encode(rgb, encoding, padding=0)).shape, encoding
+    for encoding in (None, "bayer_rggb8"):
+        assert SegmentationEngine._warmup_frame(48, 64, encoding).shape == (48, 64, 3)
 
 
 def test_the_onnxruntime_backend_gives_the_masks_of_the_torch_network(engine, tiny_weights):

@@ -36,8 +36,10 @@ def cpu_fp32_masks(frames) -> list[np.ndarray]:
 
 
 def masks_of(weights, device: str, precision: str, frames) -> list[np.ndarray]:
+    # The torch module on the CPU too: the reference never waits for an ONNX export (onnxscript
+    # may be installed, as on the GPU machine).
     with SegmentationEngine(weights, device=device, precision=precision, input_size=NETWORK_INPUT,
-                            cpu_threads=1) as engine:
+                            cpu_threads=1, cpu_backend="torch") as engine:
         return [engine.segment(frame).class_mask for frame in frames]
 
 
