@@ -191,11 +191,12 @@ def torch_settings(settings: Settings) -> Iterator[None]:
     import torch._dynamo.config as dynamo_config
 
     threads = torch.get_num_threads()
-    flags = {"benchmark": torch.backends.cudnn.benchmark, "tf32": tf32_enabled()}
+    cuda = any(device.startswith("cuda") for device in settings.devices)  # TF32: see set_tf32
+    flags = {"benchmark": torch.backends.cudnn.benchmark, "tf32": tf32_enabled() if cuda else None}
     limits = {key: getattr(dynamo_config, key) for key in ("cache_size_limit", "recompile_limit")
               if hasattr(dynamo_config, key)}
     torch.set_num_threads(settings.threads)
-    _set_flags(benchmark=True, tf32=False)
+    _set_flags(benchmark=True, tf32=False if cuda else None)
     for key in limits:
         setattr(dynamo_config, key, 256)  # one compiled graph per model, size and precision
     try:
@@ -208,6 +209,7 @@ def torch_settings(settings: Settings) -> Iterator[None]:
             setattr(dynamo_config, key, value)
 
 
-def _set_flags(*, benchmark: bool, tf32: bool) -> None:
+def _set_flags(*, benchmark: bool, tf32: bool | None) -> None:
     torch.backends.cudnn.benchmark = benchmark
-    set_tf32(tf32)
+    if tf32 is not None:
+        set_tf32(tf32)

@@ -83,9 +83,9 @@ def memory_probe(request: dict[str, Any]) -> dict[str, Any]:
     from safetensors.torch import load_file
 
     torch.set_num_threads(settings.threads)
-    set_tf32(False)  # as the timed rows
     cuda = case.device == "cuda"
     if cuda:
+        set_tf32(False)  # as the timed rows
         torch.cuda.init()
         torch.cuda.reset_peak_memory_stats()
     gc.collect()

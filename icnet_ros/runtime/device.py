@@ -63,7 +63,11 @@ def _new_tf32_api() -> bool:
 
 
 def set_tf32(enabled: bool) -> None:
-    """TF32 for CUDA float32 convolutions and matrix products, on or off (process-wide flags)."""
+    """TF32 for CUDA float32 convolutions and matrix products, on or off (process-wide flags).
+
+    With torch 2.13, once cuDNN's ``fp32_precision`` is ``ieee``, ``torch.backends.cudnn.flags()``
+    raises in that process, and torch.export uses it: export in another process (as the
+    engine does), or leave TF32 alone where no CUDA device runs (it means nothing on the CPU)."""
     if _new_tf32_api():
         precision = "tf32" if enabled else "ieee"
         torch.backends.cuda.matmul.fp32_precision = precision

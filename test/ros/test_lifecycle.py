@@ -94,10 +94,10 @@ def test_outputs_deliver_nothing_while_inactive(ros_client, tiny_weights):
     node = SegmentationNode(context=context, namespace="in_process", parameter_overrides=[
         Parameter("weights", value=str(tiny_weights)), Parameter("device", value="cpu"),
         Parameter("cpu_threads", value=1), Parameter("output_qos_depth", value=10)])
-    masks = ros_client.collector(Image, "/in_process/class_mask")
+    masks = ros_client.collector(Image, "/in_process/segmentation/class_mask")
     try:
         assert node.trigger_configure() == success and node.trigger_activate() == success
-        publisher = next(p for p in node.publishers if p.topic_name == "/in_process/class_mask")
+        publisher = next(p for p in node.publishers if p.topic_name == "/in_process/segmentation/class_mask")
         wait_until(lambda: publisher.get_subscription_count() > 0, 20, "the subscriber to match")
 
         def publish(label: str) -> None:
