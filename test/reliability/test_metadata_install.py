@@ -1,10 +1,10 @@
 """The package's own metadata is enough to run the node.
 
 A fresh venv gets only the ROS 2 wheels (requirements-ros.txt) and then
-``pip install -c constraints.txt .``: what setup.py declares, nothing from
-requirements.txt. Its ``segmentation_node`` then segments frames streamed for 10 s
-without a traceback, and exits 0 on SIGINT. pip's cache and the machine's wheel
-directories serve the downloads. Slow (minutes): ``-m slow`` selects it.
+``pip install -c constraints.txt torch .``: the torch the user picks (setup.py declares
+none) and what setup.py declares, nothing from requirements*.txt. Its ``segmentation_node``
+then segments frames streamed for 10 s without a traceback, and exits 0 on SIGINT. pip's
+cache and the machine's wheel directories serve the downloads. Slow (minutes): ``-m slow`` selects it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def installed(tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("metadata") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     _pip(venv, "-c", str(REPO / "constraints.txt"), "-r", str(REPO / "requirements-ros.txt"))
-    _pip(venv, "-c", str(REPO / "constraints.txt"), str(REPO))
+    _pip(venv, "-c", str(REPO / "constraints.txt"), "torch", str(REPO))
     return venv
 
 
