@@ -134,4 +134,4 @@ def test_ros2_run_reaches_every_tool(workspace: ColconWorkspace, tmp_path):
         output, _ = process.communicate(timeout=STEP_TIMEOUT_S)
         if process.returncode != 0 or "usage:" not in output:
             failed[tool] = f"exit {process.returncode}: {output[-2000:]}"
-    assert failed == {}, failed
+    assert failed == {}, "\n".join(f"{tool}: {why}" for tool, why in failed.items())
