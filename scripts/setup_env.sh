@@ -29,10 +29,10 @@ if "$PYTHON" -c "import rclpy" >/dev/null 2>&1; then
     echo "setup: using the system ROS 2 (rclpy imports from $PYTHON)"
     "$PYTHON" -m venv --system-site-packages "$VENV"
     FIXTURE_NAMES=()   # the system's ROS 2 has launch, ros2cli and the message packages
-    keep="$PWD/$VENV/constraints-system.txt"
+    keep="$(cd "$VENV" && pwd)/constraints-system.txt"
     {
         echo "-c $PWD/constraints-workspace.txt"
-        "$PYTHON" -c 'import importlib.metadata as m; print(f"pytest=={m.version(\"pytest\")}")' 2>/dev/null || true
+        "$PYTHON" -c "import importlib.metadata as m; print('pytest==' + m.version('pytest'))" 2>/dev/null || true
     } > "$keep"
     requirements=(-c "$keep" -r requirements-workspace.txt)
     for module_package in numpy:numpy cv2:opencv-python-headless yaml:pyyaml tqdm:tqdm \
