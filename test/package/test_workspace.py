@@ -41,7 +41,7 @@ def run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def ros_environment(rosdep_environment: dict[str, str]) -> dict[str, str]:
+def sourced_environment(rosdep_environment: dict[str, str]) -> dict[str, str]:
     """The environment after ``source /opt/ros/<distro>/setup.bash``: the sourced one where
     AMENT_PREFIX_PATH is set, else .venv as the stand-in prefix; rosdep reads the snapshot."""
     environment = {**rosdep_environment, "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
@@ -66,7 +66,7 @@ def workspace(rosdep_environment, tmp_path_factory) -> ColconWorkspace:
         pytest.skip("colcon is not installed (requirements-dev.txt)")
     root = tmp_path_factory.mktemp("ros2_ws")
     source = copy_sources(root)
-    environment = ros_environment(rosdep_environment)
+    environment = sourced_environment(rosdep_environment)
     # rosdep install --from-paths src --ignore-src -y
     run(["rosdep", "install", "--simulate", "--from-paths", "src", "--ignore-src", "-y",
          "--rosdistro", DISTRO, "--os", OS_NAME], root, environment)
