@@ -10,7 +10,8 @@ FIXTURE_FILES := $(wildcard $(addprefix $(ICNET_FIXTURES)/,$(addsuffix /install.
 
 .PHONY: setup test demo bench clean
 
-$(STAMP): requirements.txt requirements-ros.txt constraints.txt setup.py scripts/setup_env.sh $(FIXTURE_FILES)
+$(STAMP): requirements.txt requirements-workspace.txt requirements-dev.txt requirements-train.txt \
+		requirements-ros.txt constraints.txt constraints-workspace.txt setup.py scripts/setup_env.sh $(FIXTURE_FILES)
 	PYTHON=$(PYTHON) VENV=$(VENV) ICNET_FIXTURES="$(ICNET_FIXTURES)" scripts/setup_env.sh
 	touch $@
 

@@ -1,13 +1,10 @@
 """ament_python package icnet_ros (runtime, node, tools) with the icnet_train package."""
 
 from glob import glob
-from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "icnet_ros"
-TORCH = next(line.strip() for line in (Path(__file__).parent / "constraints.txt").read_text().splitlines()
-             if line.startswith("torch=="))
 
 setup(
     name=PACKAGE,
@@ -21,13 +18,14 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", [p for p in glob("config/*") if not p.endswith("~")]),
     ],
-    # What the node and the user tools import at run time (package.xml lists the same by
-    # rosdep key). ROS 2 itself is not here: it comes from the system or requirements-ros.txt.
-    # torch carries the pin of constraints.txt, so no install can pull another build;
-    # install with `pip install -c constraints.txt .` to pin the rest as tested.
+    # What the node and the user tools import at run time (requirements.txt; package.xml lists
+    # them by rosdep key). ROS 2 itself is not here: it comes from the system or
+    # requirements-ros.txt. Nor is torch: a bare "torch" would pull whichever build the index
+    # serves first (CUDA on Linux x86-64), unpinned. Install the build you want first
+    # (docs/setup.md); without one, `import icnet_ros` says how in one line.
     # onnx, onnxruntime, onnxscript: the engine's default CPU backend (cpu_backend auto).
-    install_requires=["numpy", "opencv-python-headless", "safetensors", "pyyaml", TORCH,
-                      "rosbags", "tqdm", "matplotlib", "onnx", "onnxruntime", "onnxscript"],
+    install_requires=["numpy", "opencv-python-headless", "safetensors", "pyyaml", "rosbags", "tqdm",
+                      "matplotlib", "onnx", "onnxruntime", "onnxscript"],
     extras_require={
         "train": ["tensorboard", "cityscapesscripts"],
         "bench": ["psutil"],

@@ -26,24 +26,33 @@ def colcon_executable() -> str:
     return which
 
 
-class ColconWorkspace:
-    """``<root>/src/icnet_ros`` built into ``<root>/install``."""
+def copy_sources(root: Path) -> Path:
+    """The tracked (and untracked, not ignored) sources copied to ``<root>/src/icnet_ros``, as a
+    clone there would be."""
+    source = root / "src" / "icnet_ros"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
+                           capture_output=True, text=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
+    return source
 
-    def __init__(self, root: Path) -> None:
+
+class ColconWorkspace:
+    """``<root>/src/icnet_ros`` built into ``<root>/install``. Its commands run in ``base``
+    (an environment; default: this process's, with the venv's executables first)."""
+
+    def __init__(self, root: Path, base: dict[str, str] | None = None) -> None:
         self.root = root
         self.install = root / "install"
         self.prefix = self.install / "icnet_ros"
+        self.base = base
 
     @classmethod
     def build(cls, root: Path) -> ColconWorkspace:
-        """Copy the tracked (and untracked, not ignored) sources and ``colcon build`` them."""
-        source = root / "src" / "icnet_ros"
-        files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
-                               capture_output=True, text=True).stdout.split()
-        for name in files:
-            if (REPO / name).is_file():
-                (source / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(REPO / name, source / name)
+        """Copy the sources and ``colcon build`` them with this venv's colcon."""
+        copy_sources(root)
         result = subprocess.run(
             [colcon_executable(), "build", "--base-paths", "src", "--build-base", "build",
              "--install-base", "install"],
@@ -58,10 +67,13 @@ class ColconWorkspace:
         return ["bash", "-c", 'source "$0" && exec "$@"', str(self.install / "setup.bash"), *args]
 
     def environment(self, home: Path) -> dict[str, str]:
-        """This process's environment with the venv's executables first (``ros2``), and
-        ``ROS_HOME`` (logs) and ``TMPDIR`` (launch_ros's parameter files) under ``home``."""
+        """The base environment (default: this process's with the venv's executables first:
+        ``ros2``), and ``ROS_HOME`` (logs) and ``TMPDIR`` (launch_ros's parameter files) under
+        ``home``."""
         for name in ("ros", "tmp"):
             (home / name).mkdir(parents=True, exist_ok=True)
-        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-        return {**os.environ, "PATH": path, "ROS_HOME": str(home / "ros"), "TMPDIR": str(home / "tmp"),
-                "PYTHONUNBUFFERED": "1"}
+        base = self.base
+        if base is None:
+            base = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent),
+                                                           os.environ.get("PATH", "")])}
+        return {**base, "ROS_HOME": str(home / "ros"), "TMPDIR": str(home / "tmp"), "PYTHONUNBUFFERED": "1"}

@@ -24,6 +24,16 @@ def test_executable_installed_under_lib(install_dir: Path) -> None:
     assert "segmentation_node = icnet_ros.ros.node_main:main" in entry_points
 
 
+def test_every_tool_installed_under_lib(install_dir: Path) -> None:
+    """Where ``ros2 run icnet_ros <tool>`` looks (setup.cfg)."""
+    site = next((install_dir / "lib").glob("python3*/site-packages"))
+    entry_points = next(site.glob("icnet_ros*-info/entry_points.txt")).read_text()
+    tools = [line.split("=")[0].strip() for line in entry_points.splitlines() if " = " in line]
+    assert "icnet-eval" in tools and "icnet-train" in tools
+    missing = [t for t in tools if not os.access(install_dir / "lib" / "icnet_ros" / t, os.X_OK)]
+    assert missing == [], missing
+
+
 def test_launch_and_config_installed_under_share(install_dir: Path) -> None:
     share = install_dir / "share" / "icnet_ros"
     assert (share / "package.xml").is_file()
@@ -52,5 +62,6 @@ def test_package_xml_declares_dependencies() -> None:
     assert root.findtext("export/build_type") == "ament_python"
     depends = {e.text for e in root if e.tag.endswith("depend")}
     for key in ("rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "python3-numpy",
-                "python3-opencv", "python3-torch", "python3-pytest"):
+                "python3-opencv", "python3-pytest"):
         assert key in depends, key
+    assert "python3-torch" not in depends   # the user picks torch's build (docs/setup.md)
