@@ -74,6 +74,7 @@ from icnet_bench.random_weights import random_weights
 from icnet_bench.settings import BenchError, choices, comma_list, parse_size
 from icnet_bench.summaries import stats
 from icnet_ros.ros.background_node import BackgroundNode
+from icnet_ros.ros.distributions import publisher_count
 from icnet_ros.ros.node_process import EXECUTABLE, NodeProcess, shipped_file, stop_all
 from icnet_ros.runtime.stages import ENGINE_STAGES, NODE_STAGES
 
@@ -288,7 +289,7 @@ def _wait_ready(targets: Sequence[Target], processes: Sequence[BenchProcess], pr
     deadline = time.monotonic() + START_TIMEOUT_S
     for target in targets:
         while not (target.publisher.get_subscription_count() > 0
-                   and target.mask_subscription.get_publisher_count() > 0):
+                   and publisher_count(target.client.node, target.mask_subscription) > 0):
             for process in processes:
                 process.check()
             if time.monotonic() > deadline:
@@ -741,7 +742,7 @@ def _profile_environment(profile: str, shm_profile: Path) -> dict[str, str]:
 def run_benchmark(settings: Settings) -> tuple[dict[str, Any], Path, Path]:
     """Run every profile's measuring process; return the report and the JSON and Markdown paths."""
     shm = shm_profile_path(settings.fastdds_profile)
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.datetime.now(datetime.timezone.utc)
     load_before = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="icnet-bench-node-") as tmp:
         workdir = Path(tmp)

@@ -44,6 +44,7 @@ from icnet_ros.ros.diagnostics import (
     INFERENCE_FAILURES,
     refused_by_reason,
 )
+from icnet_ros.ros.distributions import publisher_count
 from icnet_ros.ros.node_process import NodeProcess, shipped_file, use_shipped_profile
 
 MIB = 1024 * 1024
@@ -256,7 +257,7 @@ def wait_serving(link: Link, probe: Callable[[Time], Image | CompressedImage], c
         if not node.alive():
             raise RuntimeError(f"segmentation_node exited with {node.returncode}: {node.last_line()} "
                                f"(log: {node.log_path})")
-        if link.publisher.get_subscription_count() and link.mask_subscription.get_publisher_count():
+        if link.publisher.get_subscription_count() and publisher_count(client.node, link.mask_subscription):
             stamp = client.next_stamp()
             link.publish(probe(stamp))
             if link.wait_answer(stamp_ns(stamp), 1.0) is not None:

@@ -41,6 +41,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from icnet_ros.evaluation.bag_reading import BagImage
 from icnet_ros.evaluation.scoring import Evaluation
 from icnet_ros.ros.background_node import BackgroundNode
+from icnet_ros.ros.distributions import publisher_count
 from icnet_ros.ros.image_messages import image_array
 from icnet_ros.ros.node_process import NodeProcess
 
@@ -157,7 +158,7 @@ class Replayer:
                                       f"was ready: {process.last_line()} (log: {process.log_path})")
             missing = [t.input_topic for t, p in zip(self.targets, self.publishers) if p.get_subscription_count() == 0]
             missing += [t.output_topic("class_mask") for t, s in zip(self.targets, self.subscriptions)
-                        if s.get_publisher_count() == 0]
+                        if publisher_count(self.client.node, s) == 0]
             if not missing:
                 return
             if time.monotonic() > deadline:

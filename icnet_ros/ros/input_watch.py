@@ -60,16 +60,15 @@ class InputWatch:
             return 0.0
         return now - self._matched_at
 
-    def hint(self, now: float, subscription: Any, last_frame: float | None, stale_after_s: float) -> str:
-        """The likely causes while a matched publisher has been silent for ``stale_after_s``
-        (logged once per silence), else ''."""
-        publishers = subscription.get_publisher_count()
+    def hint(self, now: float, topic: str, publishers: int, last_frame: float | None, stale_after_s: float) -> str:
+        """The likely causes while one of the ``publishers`` matched on ``topic`` has been
+        silent for ``stale_after_s`` (logged once per silence), else ''."""
         if self.silent_for(now, publishers, last_frame) < stale_after_s:
             self._reported = False
             return ""
         causes = likely_causes()
         if not self._reported:
             self._reported = True
-            self._logger.warning(f"{publishers} publisher(s) matched on {subscription.topic_name}, but no "
+            self._logger.warning(f"{publishers} publisher(s) matched on {topic}, but no "
                                  f"frame arrived for {stale_after_s:g} s: {causes}")
         return causes
