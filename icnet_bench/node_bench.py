@@ -75,6 +75,7 @@ from icnet_bench.settings import BenchError, choices, comma_list, parse_size
 from icnet_bench.summaries import stats
 from icnet_ros.ros.background_node import BackgroundNode
 from icnet_ros.ros.distributions import publisher_count
+from icnet_ros.ros.fastdds_profile import PROFILE_VARIABLES, profile_environment, profile_in
 from icnet_ros.ros.node_process import EXECUTABLE, NodeProcess, shipped_file, stop_all
 from icnet_ros.runtime.stages import ENGINE_STAGES, NODE_STAGES
 
@@ -636,7 +637,7 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
                                     cpu_threads=settings.cpu_threads or None)
         result: dict[str, Any] = {
             "machine": machine_info([engine.device.type]), "versions": versions(),
-            "profile": profile, "fastdds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"),
+            "profile": profile, "fastdds_profile": profile_in(os.environ) or None,
             "input_qos": qos, "engine_setup": {"device": str(engine.device), "input_size": list(engine.input_size)},
             "overhead": [], "pipelining": [], "cameras": [], "engine": [], "cores_available": []}
         client = Client()
@@ -733,9 +734,10 @@ def _profile_environment(profile: str, shm_profile: Path) -> dict[str, str]:
     env.update({"ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
                 "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "RCUTILS_COLORIZED_OUTPUT": "0",
                 "PYTHONUNBUFFERED": "1"})
-    env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
+    for variable in PROFILE_VARIABLES:
+        env.pop(variable, None)
     if profile == "shm":
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(shm_profile)
+        env.update(profile_environment(shm_profile))
     return env
 
 

@@ -45,6 +45,7 @@ from icnet_ros.ros.diagnostics import (
     refused_by_reason,
 )
 from icnet_ros.ros.distributions import publisher_count
+from icnet_ros.ros.fastdds_profile import PROFILE_VARIABLES
 from icnet_ros.ros.node_process import NodeProcess, shipped_file, use_shipped_profile
 
 MIB = 1024 * 1024
@@ -62,7 +63,7 @@ def isolate(domain_id: int | None = None) -> dict[str, str]:
     use_shipped_profile()
     # The allocator's settings change the node's resident memory: a report names them.
     return {key: os.environ.get(key, "") for key in os.environ if key.startswith("MALLOC_")
-            or key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE")}
+            or key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", *PROFILE_VARIABLES)}
 
 
 def weights_or_random(weights: Path | None) -> tuple[Path, str]:

@@ -22,7 +22,7 @@ increasing, so two frames never share one.
 The node is either started here (the installed ``segmentation_node`` executable with
 the shipped parameter file, the weights and one namespace per image topic) or already
 running (``namespaces`` name it). Both sides use the shipped Fast DDS shared-memory
-profile unless ``FASTDDS_DEFAULT_PROFILES_FILE`` is set already.
+profile unless a profile is set already (in both Fast DDS variables: :mod:`fastdds_profile`).
 """
 
 from __future__ import annotations

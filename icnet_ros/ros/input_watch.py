@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
+from icnet_ros.ros.fastdds_profile import export_line, profile_in
 
 
 def profile_file() -> str:
@@ -28,10 +28,9 @@ def profile_file() -> str:
 
 def likely_causes() -> str:
     """The causes and their fixes, for the log line and the input status."""
-    current = os.environ.get(PROFILE_VARIABLE, "")
-    profile = (f"this node uses {PROFILE_VARIABLE}={current}; the camera driver must use it too"
-               if current else f"export {PROFILE_VARIABLE}={profile_file()} for BOTH the camera "
-               f"driver and this node")
+    current = profile_in(os.environ)
+    profile = (f"this node uses the profile {current}; the camera driver must use it too: {export_line(current)}"
+               if current else f"{export_line(profile_file())} for BOTH the camera driver and this node")
     return (f"large frames need the shared-memory transport on both ends ({profile}); across "
             f"hosts, raise the socket buffers (sysctl net.core.rmem_max); check that the "
             f"publisher's QoS offers what the input asks for")
