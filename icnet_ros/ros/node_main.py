@@ -26,10 +26,10 @@ def main(args: list[str] | None = None) -> int:
     its parameters or model are unusable, 2 for an invalid command line."""
     logger = rclpy.logging.get_logger(NODE_NAME)
     signals = ShutdownSignals().install()   # before rclpy.init: rclpy chains to these handlers
-    share_profile_variables(os.environ)     # before rclpy.init: the Fast DDS of any distribution reads it
     node = None
     code = 0
     try:
+        share_profile_variables(os.environ)     # before rclpy.init: the Fast DDS of any distribution reads it
         try:
             rclpy.init(args=args)
         except RuntimeError as error:   # rcl refuses e.g. a malformed --ros-args rule

@@ -18,7 +18,7 @@ from icnet_ros.ros.diagnostics import (
     WEIGHTS,
 )
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.jazzy]   # jazzy: also on the Jazzy wheels (make test)
 
 
 def transition(node, transition_id: int) -> None:
