@@ -2,15 +2,18 @@
 
 Fast DDS 3 (Kilted) reads FASTDDS_DEFAULT_PROFILES_FILE, Fast DDS 2 (Jazzy, Humble) only
 FASTRTPS_DEFAULT_PROFILES_FILE (:mod:`icnet_ros.ros.fastdds_profile`). A process without
-the profile keeps Fast DDS's 512 KiB shared-memory segment: larger samples cross it in
-pieces that a best-effort reader loses. So every node here is given the profile in ONE of
-the two variables, as a user who followed another distribution's instructions, and must
-still answer full-size frames of 8 encodings sent one at a time, on a best-effort mask
-subscription (the issue's client): the test client names the profile in both. The tests
-run on the Jazzy wheels too (``-m jazzy``).
+the profile keeps Fast DDS's default transports (a 512 KiB shared-memory segment): larger
+samples go in pieces, and a best-effort reader loses a sample when one piece is dropped.
+So the node here is given the profile only in the variable that its Fast DDS does not read
+(each in turn where the version is unknown), as a user who followed another distribution's
+instructions, and must still answer full-size frames of 8 encodings sent one at a time, on
+a best-effort mask subscription (the issue's client); the test client names the profile
+in both. The test runs on the Jazzy wheels too (``-m jazzy``).
 """
 
 from __future__ import annotations
+
+import importlib.metadata as metadata
 
 import numpy as np
 import pytest
@@ -31,7 +34,18 @@ BEST_EFFORT = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=
 ANSWER_TIMEOUT_S = 20.0
 
 
-@pytest.fixture(scope="module", params=PROFILE_VARIABLES)
+def unread_variables() -> list[str]:
+    """The profile variable this Fast DDS ignores (by its wheel's version); both if unknown."""
+    for distribution, reads in (("ros-fastdds", PROFILE_VARIABLES[0]), ("ros-fastrtps", PROFILE_VARIABLES[1])):
+        try:
+            metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+        return [variable for variable in PROFILE_VARIABLES if variable != reads]
+    return list(PROFILE_VARIABLES)
+
+
+@pytest.fixture(scope="module", params=unread_variables())
 def node(request, start_segmenter, tiny_weights):
     """A node whose environment names the profile in ``request.param`` only (in its own namespace)."""
     environment = {variable: str(FASTDDS_PROFILE) if variable == request.param else None
