@@ -29,8 +29,7 @@ def _called_from_project() -> bool:
 
 
 class Hidden:
-    """A class attribute that the project cannot see (a data descriptor, so it wins over an
-    instance's own attributes too)."""
+    """A class attribute (a method, a class) that the project cannot see."""
 
     def __init__(self, original, name: str) -> None:
         self.original, self.name = original, name
@@ -39,9 +38,6 @@ class Hidden:
         if _called_from_project():
             raise AttributeError(f"{self.name} is not in Humble's rclpy")
         return self.original.__get__(instance, owner) if hasattr(self.original, "__get__") else self.original
-
-    def __set__(self, instance, value) -> None:
-        instance.__dict__[self.name.rsplit(".", 1)[-1]] = value
 
 
 def _resolve(name: str):
