@@ -621,7 +621,7 @@ class Fuzzer:
                   ("malformed_sent", "undeliverable_sent", "refused", "dropped_counted", "lost_before_node",
                    "unaccounted", "good_sent", "good_answered", "inference_failures")}
         return {
-            "schema": SCHEMA, "tool": PROG, "created_utc": datetime.datetime.now(datetime.UTC)
+            "schema": SCHEMA, "tool": PROG, "created_utc": datetime.datetime.now(datetime.timezone.utc)
             .isoformat(timespec="seconds"),
             "host": {"platform": platform.platform(), "python": platform.python_version(),
                      "cpus": os.cpu_count()},

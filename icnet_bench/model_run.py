@@ -126,7 +126,7 @@ def _output_paths(out_dir: Path, kind: str, date: str, label: str) -> tuple[Path
 
 def run_model_benchmark(settings: Settings) -> tuple[dict[str, Any], Path, Path]:
     """Run ``icnet-bench model``; return the report and the JSON and Markdown paths."""
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.datetime.now(datetime.timezone.utc)
     machine = machine_info(settings.devices)
     report: dict[str, Any] = {
         "schema": SCHEMA,

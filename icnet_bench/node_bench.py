@@ -75,6 +75,8 @@ from icnet_bench.settings import BenchError, choices, comma_list, parse_size
 from icnet_bench.summaries import stats
 from icnet_ros.ros.background_node import BackgroundNode
 from icnet_ros.ros.cameras import output_topic
+from icnet_ros.ros.distributions import publisher_count
+from icnet_ros.ros.fastdds_profile import PROFILE_VARIABLES, profile_environment, profile_in
 from icnet_ros.ros.node_process import EXECUTABLE, NodeProcess, shipped_file, stop_all
 from icnet_ros.runtime.stages import ENGINE_STAGES, NODE_STAGES
 
@@ -289,7 +291,7 @@ def _wait_ready(targets: Sequence[Target], processes: Sequence[BenchProcess], pr
     deadline = time.monotonic() + START_TIMEOUT_S
     for target in targets:
         while not (target.publisher.get_subscription_count() > 0
-                   and target.mask_subscription.get_publisher_count() > 0):
+                   and publisher_count(target.client.node, target.mask_subscription) > 0):
             for process in processes:
                 process.check()
             if time.monotonic() > deadline:
@@ -636,7 +638,7 @@ def run_client(request: dict[str, Any]) -> dict[str, Any]:
                                     cpu_threads=settings.cpu_threads or None)
         result: dict[str, Any] = {
             "machine": machine_info([engine.device.type]), "versions": versions(),
-            "profile": profile, "fastdds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"),
+            "profile": profile, "fastdds_profile": profile_in(os.environ) or None,
             "input_qos": qos, "engine_setup": {"device": str(engine.device), "input_size": list(engine.input_size)},
             "overhead": [], "pipelining": [], "cameras": [], "engine": [], "cores_available": []}
         client = Client()
@@ -733,16 +735,17 @@ def _profile_environment(profile: str, shm_profile: Path) -> dict[str, str]:
     env.update({"ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
                 "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "RCUTILS_COLORIZED_OUTPUT": "0",
                 "PYTHONUNBUFFERED": "1"})
-    env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
+    for variable in PROFILE_VARIABLES:
+        env.pop(variable, None)
     if profile == "shm":
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(shm_profile)
+        env.update(profile_environment(shm_profile))
     return env
 
 
 def run_benchmark(settings: Settings) -> tuple[dict[str, Any], Path, Path]:
     """Run every profile's measuring process; return the report and the JSON and Markdown paths."""
     shm = shm_profile_path(settings.fastdds_profile)
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.datetime.now(datetime.timezone.utc)
     load_before = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="icnet-bench-node-") as tmp:
         workdir = Path(tmp)

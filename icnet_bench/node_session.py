@@ -45,6 +45,8 @@ from icnet_ros.ros.diagnostics import (
     INFERENCE_FAILURES,
     refused_by_reason,
 )
+from icnet_ros.ros.distributions import publisher_count
+from icnet_ros.ros.fastdds_profile import PROFILE_VARIABLES
 from icnet_ros.ros.node_process import NodeProcess, shipped_file, use_shipped_profile
 
 MIB = 1024 * 1024
@@ -62,7 +64,7 @@ def isolate(domain_id: int | None = None) -> dict[str, str]:
     use_shipped_profile()
     # The allocator's settings change the node's resident memory: a report names them.
     return {key: os.environ.get(key, "") for key in os.environ if key.startswith("MALLOC_")
-            or key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE")}
+            or key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", *PROFILE_VARIABLES)}
 
 
 def weights_or_random(weights: Path | None) -> tuple[Path, str]:
@@ -258,7 +260,7 @@ def wait_serving(link: Link, probe: Callable[[Time], Image | CompressedImage], c
         if not node.alive():
             raise RuntimeError(f"segmentation_node exited with {node.returncode}: {node.last_line()} "
                                f"(log: {node.log_path})")
-        if link.publisher.get_subscription_count() and link.mask_subscription.get_publisher_count():
+        if link.publisher.get_subscription_count() and publisher_count(client.node, link.mask_subscription):
             stamp = client.next_stamp()
             link.publish(probe(stamp))
             if link.wait_answer(stamp_ns(stamp), 1.0) is not None:

@@ -353,7 +353,7 @@ def run_form(settings: FormSettings) -> tuple[dict[str, Any], Path, Path]:
     """Start the node, measure peak and fixed rates, write the JSON and the Markdown."""
     frames, label_topic = load_frames(settings)
     environment = isolate()
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.datetime.now(datetime.timezone.utc)
     load_before = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="icnet-ros2-benchmark-") as tmp:
         weights, weights_note = prepare_weights(settings.weights, settings.width, settings.input_size, Path(tmp))

@@ -133,7 +133,7 @@ class Session:
 
     def header(self, command: str) -> dict:
         return {"schema": SCHEMA, "tool": f"{PROG} {command}",
-                "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "host": {"platform": platform.platform(), "python": platform.python_version(),
                          "cpus": os.cpu_count()},
                 "weights": self.weights_description, "node_parameters": self.parameters,

@@ -31,6 +31,7 @@ NODE_NAME = "icnet_segmenter"
 PARAMS_FILE = "icnet.yaml"
 RVIZ_CONFIG = "icnet.rviz"
 FASTDDS_PROFILE = "fastdds_shm.xml"
+PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 
 ARGUMENTS = (
     ("image", "image", "Input image topic (raw; the compressed one is <image>/compressed)"),
@@ -83,7 +84,8 @@ def _actions(context: LaunchContext) -> list:
 
     overrides = {name: value(name) for name in ("weights", "device", "precision") if value(name)}
     use_sim_time = _truthy(context, "use_sim_time")
-    env = {"FASTDDS_DEFAULT_PROFILES_FILE": value("fastdds_profile")} \
+    # Fast DDS 3 (Kilted and newer) reads the first variable, Fast DDS 2 (Humble, Jazzy) the second.
+    env = {variable: value("fastdds_profile") for variable in PROFILE_VARIABLES} \
         if _truthy(context, "shm_profile") else {}
     image = value("image")
     remappings = [("image", image), ("image/compressed", f"{image}/compressed")]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +75,7 @@ def build_report(evaluation: Evaluation, *, mode: str, settings: dict, bag: dict
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": "icnet-eval",
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "mode": mode,
         "settings": settings,
         "bag": bag,

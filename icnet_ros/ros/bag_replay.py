@@ -22,7 +22,7 @@ increasing, so two frames never share one.
 The node is either started here (the installed ``segmentation_node`` executable with
 the shipped parameter file, the weights and one namespace per image topic) or already
 running (``namespaces`` name it). Both sides use the shipped Fast DDS shared-memory
-profile unless ``FASTDDS_DEFAULT_PROFILES_FILE`` is set already.
+profile unless a profile is set already (in both Fast DDS variables: :mod:`fastdds_profile`).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from icnet_ros.evaluation.bag_reading import BagImage
 from icnet_ros.evaluation.scoring import Evaluation
 from icnet_ros.ros.background_node import BackgroundNode
 from icnet_ros.ros.cameras import output_topic
+from icnet_ros.ros.distributions import publisher_count
 from icnet_ros.ros.image_messages import image_array
 from icnet_ros.ros.node_process import NodeProcess
 
@@ -158,7 +159,7 @@ class Replayer:
                                       f"was ready: {process.last_line()} (log: {process.log_path})")
             missing = [t.input_topic for t, p in zip(self.targets, self.publishers) if p.get_subscription_count() == 0]
             missing += [t.output_topic("class_mask") for t, s in zip(self.targets, self.subscriptions)
-                        if s.get_publisher_count() == 0]
+                        if publisher_count(self.client.node, s) == 0]
             if not missing:
                 return
             if time.monotonic() > deadline:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
+from icnet_ros.ros.fastdds_profile import export_line, profile_in
 
 
 def profile_file() -> str:
@@ -28,10 +28,9 @@ def profile_file() -> str:
 
 def likely_causes() -> str:
     """The causes and their fixes, for the log line and the input status."""
-    current = os.environ.get(PROFILE_VARIABLE, "")
-    profile = (f"this node uses {PROFILE_VARIABLE}={current}; the camera driver must use it too"
-               if current else f"export {PROFILE_VARIABLE}={profile_file()} for BOTH the camera "
-               f"driver and this node")
+    current = profile_in(os.environ)
+    profile = (f"this node uses the profile {current}; the camera driver must use it too: {export_line(current)}"
+               if current else f"{export_line(profile_file())} for BOTH the camera driver and this node")
     return (f"large frames need the shared-memory transport on both ends ({profile}); across "
             f"hosts, raise the socket buffers (sysctl net.core.rmem_max); check that the "
             f"publisher's QoS offers what the input asks for")
@@ -60,16 +59,15 @@ class InputWatch:
             return 0.0
         return now - self._matched_at
 
-    def hint(self, now: float, subscription: Any, last_frame: float | None, stale_after_s: float) -> str:
-        """The likely causes while a matched publisher has been silent for ``stale_after_s``
-        (logged once per silence), else ''."""
-        publishers = subscription.get_publisher_count()
+    def hint(self, now: float, topic: str, publishers: int, last_frame: float | None, stale_after_s: float) -> str:
+        """The likely causes while one of the ``publishers`` matched on ``topic`` has been
+        silent for ``stale_after_s`` (logged once per silence), else ''."""
         if self.silent_for(now, publishers, last_frame) < stale_after_s:
             self._reported = False
             return ""
         causes = likely_causes()
         if not self._reported:
             self._reported = True
-            self._logger.warning(f"{publishers} publisher(s) matched on {subscription.topic_name}, but no "
+            self._logger.warning(f"{publishers} publisher(s) matched on {topic}, but no "
                                  f"frame arrived for {stale_after_s:g} s: {causes}")
         return causes

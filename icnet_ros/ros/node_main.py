@@ -7,11 +7,13 @@ command line. Every exit step runs whatever the others raise.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
+from icnet_ros.ros.fastdds_profile import share_profile_variables
 from icnet_ros.ros.parameters import ConfigurationError
 from icnet_ros.ros.segmentation_node import NODE_NAME, SegmentationNode
 from icnet_ros.ros.shutdown_signals import ShutdownSignals
@@ -27,6 +29,7 @@ def main(args: list[str] | None = None) -> int:
     node = None
     code = 0
     try:
+        share_profile_variables(os.environ)     # before rclpy.init: the Fast DDS of any distribution reads it
         try:
             rclpy.init(args=args)
         except RuntimeError as error:   # rcl refuses e.g. a malformed --ros-args rule

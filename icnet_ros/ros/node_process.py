@@ -20,9 +20,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from icnet_ros.ros.fastdds_profile import profile_environment, profile_in, share_profile_variables
+
 PACKAGE = "icnet_ros"
 EXECUTABLE = "segmentation_node"
-PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
 STOP_TIMEOUT_S = 15.0
 
 
@@ -62,12 +63,14 @@ def node_executable() -> Path:
 
 
 def use_shipped_profile() -> str | None:
-    """Set FASTDDS_DEFAULT_PROFILES_FILE to the shipped SHM profile unless set; returns the profile used."""
-    if not os.environ.get(PROFILE_VARIABLE):
+    """Name the shipped SHM profile in both Fast DDS variables unless one names a profile
+    (then both name that one); returns the profile used."""
+    if not profile_in(os.environ):
         profile = shipped_file("config/fastdds_shm.xml")
         if profile is not None:
-            os.environ[PROFILE_VARIABLE] = str(profile)
-    return os.environ.get(PROFILE_VARIABLE)
+            os.environ.update(profile_environment(profile))
+    share_profile_variables(os.environ)
+    return profile_in(os.environ) or None
 
 
 def parameter_text(value: Any) -> str:
@@ -92,15 +95,20 @@ def ros_arguments(*, params_file: Path | str | None = None, parameters: dict[str
     return args
 
 
+def _environment(variables: dict[str, str | None]) -> dict[str, str]:
+    """The variables that have a value (None unsets one)."""
+    return {key: value for key, value in variables.items() if value is not None}
+
+
 class NodeProcess:
     """A node process (by default the installed ``segmentation_node``) writing its output to ``log_path``."""
 
     def __init__(self, log_path: Path, *, command: Sequence[str] | None = None,
                  params_file: Path | str | None = None, parameters: dict[str, Any] | None = None,
                  namespace: str = "", remaps: dict[str, str] | None = None,
-                 environment: dict[str, str] | None = None) -> None:
+                 environment: dict[str, str | None] | None = None) -> None:
         """``command``: what to run instead of the installed executable (it gets the same
-        ``--ros-args``); ``environment``: variables set on top of this process's."""
+        ``--ros-args``); ``environment``: variables set on top of this process's (None: unset)."""
         self.args = [*(command or [str(node_executable())]),
                      *ros_arguments(params_file=params_file, parameters=parameters, namespace=namespace,
                                     remaps=remaps)]
@@ -108,7 +116,7 @@ class NodeProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1", **(environment or {})})
+                                        env=_environment({**os.environ, "PYTHONUNBUFFERED": "1", **(environment or {})}))
 
     @property
     def pid(self) -> int:

@@ -38,6 +38,7 @@ from icnet_ros.ros.callback_guard import FaultLog
 from icnet_ros.ros.camera_info import SUBSCRIPTION_DEPTH, CalibrationsByStamp, camera_info_topic
 from icnet_ros.ros.camera_outputs import IMAGE_TOPICS, CameraOutputs, render
 from icnet_ros.ros.cameras import cameras
+from icnet_ros.ros.distributions import add_parameter_callbacks, publisher_count
 from icnet_ros.ros.frame_workers import FrameTag, Workers
 from icnet_ros.ros.image_messages import compressed_frame, raw_frame
 from icnet_ros.ros.input_watch import InputWatch
@@ -76,8 +77,7 @@ class SegmentationNode(LifecycleNode):
         self._config = {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS}
         check_read_only(self._config)
         self._settings = RuntimeSettings.from_values(self._config)
-        self.add_on_set_parameters_callback(self._check_parameters)
-        self.add_post_set_parameters_callback(self._apply_parameters)
+        add_parameter_callbacks(self, self._check_parameters, self._apply_parameters)
 
         self._prefix = self.get_fully_qualified_name().lstrip("/")
         self._compressed = self._config["input_transport"] == "compressed"
@@ -298,11 +298,14 @@ class SegmentationNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, parameters: list[Parameter]) -> None:
-        self._attempt("parameter update", self._update_settings)
+        self._attempt("parameter update", self._update_settings, parameters)
 
-    def _update_settings(self) -> None:
-        self._settings = RuntimeSettings.from_values(
-            {name: self.get_parameter(name).value for name in RuntimeSettings.__dataclass_fields__})
+    def _update_settings(self, parameters: list[Parameter]) -> None:
+        """The runtime settings from ``parameters`` over the stored values (on Humble this
+        runs before rclpy stores ``parameters``: :func:`distributions.add_parameter_callbacks`)."""
+        values = {name: self.get_parameter(name).value for name in RuntimeSettings.__dataclass_fields__}
+        values.update((p.name, p.value) for p in parameters if p.name in values)
+        self._settings = RuntimeSettings.from_values(values)
         engine = self._engine
         if engine is not None:   # decoded compressed frames are checked again by the engine
             engine.max_pixels = self._settings.max_image_pixels
@@ -511,6 +514,7 @@ class SegmentationNode(LifecycleNode):
         if self._active_since is None or camera >= len(self._inputs):
             return ""
         last = self._counters[camera].last_input
-        return self._input_watches[camera].hint(now, self._inputs[camera],
+        subscription = self._inputs[camera]
+        return self._input_watches[camera].hint(now, subscription.topic_name, publisher_count(self, subscription),
                                                 last if last is not None and last >= self._active_since else None,
                                                 self._settings.stale_after_s)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from eval_support import FRAMES, RATE, REPO, SIZE
 
+from icnet_ros.ros.fastdds_profile import profile_environment
 from icnet_ros.tools.make_sample_bag import write_sample_bag
 
 
@@ -27,7 +28,7 @@ def ros_isolation(monkeypatch) -> dict[str, str]:
     """A random ROS_DOMAIN_ID, discovery on this host only, the shipped Fast DDS SHM profile."""
     environment = {"ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
                    "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-                   "FASTDDS_DEFAULT_PROFILES_FILE": str(REPO / "config" / "fastdds_shm.xml"),
+                   **profile_environment(REPO / "config" / "fastdds_shm.xml"),
                    "RCUTILS_COLORIZED_OUTPUT": "0"}
     for key, value in environment.items():
         monkeypatch.setenv(key, value)

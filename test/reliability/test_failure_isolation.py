@@ -106,6 +106,7 @@ def stop(node, signum: int = signal.SIGINT) -> float:
     return elapsed
 
 
+@pytest.mark.jazzy   # also on the Jazzy wheels (make test)
 def test_failing_callbacks_publishes_decodes_and_takes_are_survived(start, tiny_weights):
     """The diagnostics report raises every 2nd tick, its publish every 3rd, an output's
     subscription count every 5th call; a frame fails to decode (cv2.error, MemoryError) and
@@ -313,6 +314,7 @@ def test_zero_and_future_stamps_are_counted_not_aged(start, tiny_weights):
     stop(node, signal.SIGTERM)
 
 
+@pytest.mark.jazzy   # also on the Jazzy wheels (make test)
 def test_a_matched_publisher_that_delivers_nothing_is_explained(start, tiny_weights):
     """Item 4: a second publisher matches the input and sends nothing (what a 1024x2048
     best-effort camera without the shared-memory profile looks like to the node): after
@@ -349,6 +351,7 @@ def _caught_signals(pid: int) -> int:
     return 0
 
 
+@pytest.mark.jazzy   # also on the Jazzy wheels (make test)
 @pytest.mark.parametrize("moment", ["starting", "warming_up", "active", "deactivating"])
 def test_a_signal_at_any_moment_exits_0(start, tiny_weights, ros_environment, tmp_path, moment):
     """SIGINT/SIGTERM while starting (rclpy.init, loading the weights), while warming up,

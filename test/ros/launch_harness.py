@@ -22,6 +22,8 @@ from rcl_interfaces.srv import GetParameters
 from rclpy.parameter import parameter_value_to_python
 from ros_harness import RosClient, wait_until
 
+from icnet_ros.ros.fastdds_profile import PROFILE_VARIABLES
+
 NODE_EXECUTABLE = "lib/icnet_ros/segmentation_node"
 STOP_TIMEOUT_S = 30.0      # a hang, not a speed limit: the time taken is printed
 
@@ -33,7 +35,8 @@ class RosCommand:
                  env: dict[str, str] | None = None) -> None:
         self.home = home
         environment = workspace.environment(home)
-        environment.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
+        for variable in PROFILE_VARIABLES:
+            environment.pop(variable, None)
         environment.update(env or {})
         self.log_path = home / f"{name}.log"
         self._log = open(self.log_path, "wb")

@@ -16,10 +16,12 @@ import random
 import pytest
 from ros_harness import FASTDDS_PROFILE, RosClient, Segmenter, SegmenterProcess
 
+from icnet_ros.ros.fastdds_profile import profile_environment
+
 ROS_ENVIRONMENT = {
     "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
     "ROS_PYTHON_CHECK_FIELDS": "1",
-    "FASTDDS_DEFAULT_PROFILES_FILE": str(FASTDDS_PROFILE),
+    **profile_environment(FASTDDS_PROFILE),   # both variables: Fast DDS 2 (Jazzy) reads the second
     "RCUTILS_COLORIZED_OUTPUT": "0",
 }
 
@@ -53,9 +55,9 @@ def start_segmenter(ros_client, tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("segmenter_logs")
 
     def start(weights, *, parameters=None, namespace="", params_file=True, name="segmenter",
-              command=None) -> Segmenter:
-        process = SegmenterProcess(log_dir, weights=weights, params_file=params_file,
-                                   parameters=parameters, namespace=namespace, name=name, command=command)
+              command=None, environment=None) -> Segmenter:
+        process = SegmenterProcess(log_dir, weights=weights, params_file=params_file, parameters=parameters,
+                                   namespace=namespace, name=name, command=command, environment=environment)
         compressed = (parameters or {}).get("input_transport") == "compressed"
         segmenter = Segmenter(ros_client, process, namespace, compressed)
         started.append(segmenter)

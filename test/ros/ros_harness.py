@@ -122,15 +122,16 @@ class SegmenterProcess(NodeProcess):
     def __init__(self, log_dir: Path, *, weights: Path | str | None, params_file: bool = True,
                  parameters: dict[str, Any] | None = None, namespace: str = "",
                  remaps: dict[str, str] | None = None, name: str = "segmenter",
-                 command: list[str] | None = None) -> None:
+                 command: list[str] | None = None, environment: dict[str, str | None] | None = None) -> None:
         """``command``: what to run instead of the installed executable (it gets the same
-        ``--ros-args``), e.g. the node with a fault injected."""
+        ``--ros-args``), e.g. the node with a fault injected; ``environment``: variables set
+        (None: unset) on top of this process's."""
         values = dict(parameters or {})
         if weights is not None:
             values["weights"] = str(weights)
         super().__init__(log_dir / f"{name}.log", command=command,
                          params_file=PARAMS_FILE if params_file else None, parameters=values,
-                         namespace=namespace, remaps=remaps)
+                         namespace=namespace, remaps=remaps, environment=environment)
 
     def assert_alive(self) -> None:
         if not self.alive():

@@ -20,6 +20,7 @@ from launch_harness import RosCommand, parameters, topics_of, wait_for_node_name
 from ros_harness import FASTDDS_PROFILE, Segmenter, rgb_message, values_of
 
 from icnet_ros.ros.diagnostics import DEVICE, PRECISION, WEIGHTS
+from icnet_ros.ros.fastdds_profile import PROFILE_VARIABLES
 
 pytestmark = pytest.mark.ros
 
@@ -105,7 +106,8 @@ def test_front_arguments_override_the_params_file(front, tiny_weights):
 
 def test_front_node_runs_with_the_fastdds_profile_argument(front):
     node = front.command.wait_for_nodes({"/front"})["/front"]
-    assert node.environ()["FASTDDS_DEFAULT_PROFILES_FILE"] == str(front.files["profile"])
+    environment = node.environ()   # both: Fast DDS 3 reads the first, Fast DDS 2 (Jazzy) the second
+    assert [environment.get(variable) for variable in PROFILE_VARIABLES] == [str(front.files["profile"])] * 2
     arguments = node.cmdline()
     assert str(front.files["params"]) in arguments
     # launch_ros writes the argument overrides to TMPDIR, here the launch's temporary folder.
@@ -130,7 +132,7 @@ def test_plain_installed_params_file_and_sim_time(plain, colcon_workspace):
 
 def test_plain_shm_profile_false_leaves_fastdds_defaults(plain):
     node = plain.command.wait_for_nodes({"/"})["/"]
-    assert "FASTDDS_DEFAULT_PROFILES_FILE" not in node.environ()
+    assert not set(PROFILE_VARIABLES) & set(node.environ())
 
 
 def test_plain_sigint_ends_every_node(plain):

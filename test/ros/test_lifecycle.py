@@ -26,7 +26,7 @@ from icnet_ros.ros.diagnostics import (
 from icnet_ros.ros.image_messages import image_msg
 from icnet_ros.ros.segmentation_node import SegmentationNode
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.jazzy]   # jazzy: also on the Jazzy wheels (make test)
 
 RELEASED_MIB = 5.0
 

@@ -16,7 +16,7 @@ from ros_harness import SegmenterProcess, compressed_message, rgb_message, same_
 from icnet_ros.ros.diagnostics import FRAMES_REFUSED, LABEL_SET, NETWORK_INPUT_SIZE, WEIGHTS, refused_key
 from icnet_ros.ros.image_messages import image_array
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.jazzy]   # jazzy: also on the Jazzy wheels (make test)
 
 
 def test_starts_from_a_weight_file_alone(start_segmenter, tiny_weights):

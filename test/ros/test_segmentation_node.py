@@ -60,7 +60,7 @@ from icnet_ros.runtime.image_decoding import SUPPORTED_ENCODINGS
 from icnet_ros.runtime.visualization import blend
 from icnet_ros.weights.labels import CITYSCAPES
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.jazzy]   # jazzy: also on the Jazzy wheels (make test)
 
 INPUT_SIZE = (129, 257)     # small network input: the node keeps up with 10 Hz on a CPU
 # The README tells users to warm up at their camera size: the first full-size frame is then not slow.
