@@ -69,6 +69,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "project's default weights", read_only=True),
     ParameterSpec("labels_file", "", "Label set file (JSON/YAML: names, colors) replacing the "
                   "weights' own label set; '' = the weights' label set", read_only=True),
+    ParameterSpec("class_groups", "", "Class-groups file (YAML/JSON, MIT-SPARK semantic_inference's "
+                  "grouping format) mapping the classes to groups for the class mask, the colours and "
+                  "label_info; '' = the classes themselves", read_only=True),
     ParameterSpec("device", "auto", "auto, cpu, cuda or cuda:N", read_only=True),
     ParameterSpec("precision", "fp32", "Inference precision", read_only=True,
                   choices=("fp32", "fp16", "bf16")),
