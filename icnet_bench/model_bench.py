@@ -37,7 +37,7 @@ from typing import Any
 from icnet_bench.model_cases import BASES, DEFAULT_BACKENDS, DEFAULT_SIZES, MODIFIERS, SCHEMA, settings_from_args
 from icnet_bench.model_report import markdown, ratios
 from icnet_bench.model_run import run_model_benchmark
-from icnet_bench.model_zoo import MODELS, model_costs
+from icnet_bench.model_zoo import ICNET_MODELS, MODELS, model_costs
 from icnet_bench.settings import BenchError
 
 
@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     model = commands.add_parser(
         "model", help="model-only latency, throughput and memory beside the paper's Tables 3 and 4",
         description="Model-only benchmark of ICNet sub4/sub24/sub124 and the PSPNet50 baseline.")
-    model.add_argument("--models", default=",".join(MODELS), help=f"comma list of {', '.join(MODELS)}")
+    model.add_argument("--models", default=",".join(ICNET_MODELS),
+                       help=f"comma list of {', '.join(MODELS)} (default: the paper's ICNet models; add "
+                            "PIDNet and DDRNet to compare them in the same run)")
     model.add_argument("--sizes", default=",".join(f"{h}x{w}" for h, w in DEFAULT_SIZES),
                        help="comma list of HEIGHTxWIDTH network inputs")
     model.add_argument("--devices", default=None, help="comma list of cpu, cuda (default: cpu, and cuda if present)")
