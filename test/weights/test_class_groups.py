@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -63,3 +65,9 @@ def test_unknown_names_are_refused_all_listed():
 def test_malformed_files_are_refused(data, message):
     with pytest.raises(ClassGroupsError, match=message):
         class_groups(data, CITYSCAPES)
+
+
+def test_the_shipped_example_groups_the_cityscapes_classes():
+    groups = read_class_groups(Path(__file__).resolve().parents[2] / "config" / "class_groups_driving.yaml",
+                               CITYSCAPES)
+    assert groups.labels.names == ("drivable", "human", "vehicle", "two_wheeler", "other")
