@@ -39,11 +39,12 @@ def reference(name: str) -> tuple[list[str], int, int]:
 @pytest.mark.parametrize("name", sorted(OFFICIAL))
 def test_state_dict_names_shapes_and_parameter_counts_match_the_official_model(name):
     expected, with_aux, inference = reference(name)
-    model = build_network(OFFICIAL[name])
+    aux = "aux_heads" if name.startswith("pidnet") else "aux_head"
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        model = build_network(OFFICIAL[name])
+        lean = build_network({**OFFICIAL[name], aux: False})
     assert [f"{key} {list(value.shape)}" for key, value in model.state_dict().items()] == expected
     assert sum(p.numel() for p in model.parameters()) == with_aux
-    aux = "aux_heads" if name.startswith("pidnet") else "aux_head"
-    lean = build_network({**OFFICIAL[name], aux: False})
     print(f"{name}: {inference:,} parameters at inference, {with_aux:,} with the training heads")
     assert sum(p.numel() for p in lean.parameters()) == inference
 
