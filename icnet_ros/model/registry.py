@@ -12,6 +12,7 @@ from collections.abc import Callable
 from torch import nn
 
 from icnet_ros.model.ddrnet import DDRNet, ddrnet
+from icnet_ros.model.dual_branch_blocks import OUTPUT_STRIDE
 from icnet_ros.model.icnet import ICNet, icnet
 from icnet_ros.model.pidnet import PIDNet, pidnet
 
@@ -53,3 +54,11 @@ def display_name(architecture: dict) -> str:
     if name == "ddrnet":
         return f"DDRNet-{architecture.get('variant', '23-slim')}"
     return "ICNet"
+
+
+def check_input_size(architecture: dict, size: tuple[int, int]) -> None:
+    """Refuse a network input ``size`` (height, width) the network cannot take: PIDNet and DDRNet
+    need multiples of 8 (ICNet takes any size)."""
+    if architecture.get("name", "icnet") in ("pidnet", "ddrnet") and (size[0] % OUTPUT_STRIDE or size[1] % OUTPUT_STRIDE):
+        raise ValueError(f"{display_name(architecture)} needs a network input height and width divisible by "
+                         f"{OUTPUT_STRIDE}, got {size[0]}x{size[1]}")

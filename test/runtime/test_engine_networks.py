@@ -85,3 +85,9 @@ def test_the_onnxruntime_backend_runs_each_network(network_weights, name, tmp_pa
         mask = engine.segment(frame).class_mask
     assert list((tmp_path / "onnx").glob("*.onnx"))
     assert agreement(mask, reference_scores(weights, frame)) >= 0.999
+
+
+def test_an_input_size_the_network_cannot_take_is_refused_at_construction(network_weights):
+    with pytest.raises(ValueError, match="DDRNet-23-slim needs a network input height and width divisible by 8, "
+                                         "got 65x129"):
+        SegmentationEngine(network_weights["ddrnet-23-slim"], device="cpu", input_size=(65, 129))
