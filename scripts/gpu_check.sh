@@ -67,10 +67,11 @@ if [ $DRY_RUN -eq 1 ]; then
     MODEL=(--models sub124,baseline --devices cpu --sizes 65x129 --precisions fp32 --repeats 2 --warmup 1 --no-memory --threads 1)
 else
     export ICNET_REQUIRE_CUDA=1
-    MODEL=(--models sub4,sub24,sub124,baseline --devices cuda --sizes 1025x2049 --precisions fp32,fp16 --repeats 20 --warmup 3)
+    MODEL=(--models sub4,sub24,sub124,baseline,pidnet-s --devices cuda --sizes 1025x2049 --precisions fp32,fp16 --repeats 20 --warmup 3)
 fi
 step tests "$PYTHON" -m pytest -q -p no:cacheprovider -m cuda -o addopts="" \
     test/runtime/test_engine_devices.py test/runtime/test_cuda_pipeline.py test/runtime/test_precision.py \
+    test/runtime/test_precision_networks.py \
     --junitxml="$OUT/tests.xml" -rs >"$OUT/tests.log" 2>&1
 [ $DRY_RUN -eq 0 ] || tail -1 "$OUT/tests.log" >&2
 step engine "$PYTHON" -m icnet_bench.gpu_check engine "$OUT" "${DRY[@]}"
