@@ -1,5 +1,6 @@
-"""The node runs the network its weights name (a tiny random PIDNet-S here: `weights:=` only),
-says which in its log, /diagnostics and label_info, and groups classes as class_groups says."""
+"""The node runs the network its weights name (a tiny random PIDNet-S here: `weights:=` only, on
+onnxruntime), says which in its log, /diagnostics and label_info, and groups classes as
+class_groups says."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def test_a_pidnet_from_its_weights_alone_with_class_groups(start_segmenter, pidn
     groups = tmp_path / "driving.yaml"
     groups.write_text(yaml.safe_dump(GROUPS))
     node = start_segmenter(pidnet_weights, params_file=False, name="pidnet",
-                           parameters={"class_groups": str(groups)})
+                           parameters={"class_groups": str(groups), "cpu_backend": "onnxruntime"})
     assert "configured: PIDNet-S from pidnet_s.safetensors" in node.process.log()
     header = node.header("camera")
     image = np.random.default_rng(3).integers(0, 256, (48, 80, 3), dtype=np.uint8)
