@@ -6,7 +6,9 @@ Subcommands (one per kind of benchmark; the node and many-camera ones come with 
   ``perf_counter`` on the CPU), throughput and peak memory of ICNet sub4 / sub24 / sub124
   and the paper's PSPNet50 baseline, per device, precision and backend, with every
   backend's outputs checked against eager fp32. Prints the paper's Tables 3 and 4 beside
-  the measured figures and writes JSON and Markdown to ``--out-dir``.
+  the measured figures and writes JSON and Markdown to ``--out-dir``. With PIDNet-S/M/L and
+  DDRNet-23-slim/23 in ``--models`` (at the requested sizes rounded down to multiples of 8)
+  it adds their table beside ICNet and the authors' published mIoU and speed.
 
 Backends are written ``base[+modifier...]``: bases ``eager``, ``compile`` (inductor,
 freezing), ``cuda_graphs``, ``onnxruntime``, ``tensorrt``; modifiers ``channels_last``
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     model = commands.add_parser(
         "model", help="model-only latency, throughput and memory beside the paper's Tables 3 and 4",
-        description="Model-only benchmark of ICNet sub4/sub24/sub124 and the PSPNet50 baseline.")
+        description="Model-only benchmark of ICNet sub4/sub24/sub124, the PSPNet50 baseline, PIDNet and DDRNet.")
     model.add_argument("--models", default=",".join(ICNET_MODELS),
                        help=f"comma list of {', '.join(MODELS)} (default: the paper's ICNet models; add "
                             "PIDNet and DDRNet to compare them in the same run)")
