@@ -102,3 +102,17 @@ def test_the_wrong_network_and_pickled_code_are_refused(tmp_path, pidnet_s_state
         import_checkpoint("pidnet-s", crafted)
     with pytest.raises(WeightsError, match="unknown network 'pidnet-xl'"):
         import_checkpoint("pidnet-xl", checkpoint)
+
+
+def test_a_ddrnet_checkpoint_of_the_hrnet_code_base_imports(tmp_path):
+    """DDRNet's HRNet code base saves the wrapper's state bare: ``model.`` keys and the loss's weights."""
+    torch.manual_seed(2)
+    state = build_network({"name": "ddrnet", "variant": "23-slim"}).state_dict()
+    checkpoint = tmp_path / "DDRNet23s_cityscapes.pth"
+    torch.save({**{f"model.{k}": v for k, v in state.items()}, "loss.criterion.weight": torch.ones(19)}, checkpoint)
+    model, metadata = import_checkpoint("ddrnet-23-slim", checkpoint)
+    assert metadata.provenance["dropped_training_keys"] == ["loss.criterion.weight"]
+    assert model.config == {"variant": "23-slim", "num_classes": 19, "planes": 32, "spp_planes": 128,
+                            "head_planes": 64, "aux_head": True}
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+    assert metadata.metrics["published"]["cityscapes_val_miou"] == 77.8
