@@ -105,11 +105,14 @@ def test_the_wrong_network_and_pickled_code_are_refused(tmp_path, pidnet_s_state
 
 
 def test_a_ddrnet_checkpoint_of_the_hrnet_code_base_imports(tmp_path):
-    """DDRNet's HRNet code base saves the wrapper's state bare: ``model.`` keys and the loss's weights."""
+    """DDRNet's files (best_val_smaller.pth, best_val.pth) hold the wrapper's state bare: ``model.``
+    keys (ydhongHIT/DDRNet issue #11, open-mmlab/mmsegmentation#2855), the auxiliary head beside
+    them, and here the loss's weights too."""
     torch.manual_seed(2)
     state = build_network({"name": "ddrnet", "variant": "23-slim"}).state_dict()
-    checkpoint = tmp_path / "DDRNet23s_cityscapes.pth"
-    torch.save({**{f"model.{k}": v for k, v in state.items()}, "loss.criterion.weight": torch.ones(19)}, checkpoint)
+    checkpoint = tmp_path / "best_val_smaller.pth"
+    torch.save({**{k if k.startswith("seghead_extra.") else f"model.{k}": v for k, v in state.items()},
+                "loss.criterion.weight": torch.ones(19)}, checkpoint)
     model, metadata = import_checkpoint("ddrnet-23-slim", checkpoint)
     assert metadata.provenance["dropped_training_keys"] == ["loss.criterion.weight"]
     assert model.config == {"variant": "23-slim", "num_classes": 19, "planes": 32, "spp_planes": 128,
