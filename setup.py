@@ -40,6 +40,7 @@ setup(
         "console_scripts": [
             "segmentation_node = icnet_ros.ros.node_main:main",
             "icnet-convert-caffe = icnet_ros.tools.convert_caffe:main",
+            "icnet-import-checkpoint = icnet_ros.tools.import_checkpoint:main",
             "icnet-eval = icnet_ros.tools.evaluate_bag:main",
             "icnet-make-sample-bag = icnet_ros.tools.make_sample_bag:main",
             "icnet-bench = icnet_bench.model_bench:main",

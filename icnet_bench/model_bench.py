@@ -6,7 +6,9 @@ Subcommands (one per kind of benchmark; the node and many-camera ones come with 
   ``perf_counter`` on the CPU), throughput and peak memory of ICNet sub4 / sub24 / sub124
   and the paper's PSPNet50 baseline, per device, precision and backend, with every
   backend's outputs checked against eager fp32. Prints the paper's Tables 3 and 4 beside
-  the measured figures and writes JSON and Markdown to ``--out-dir``.
+  the measured figures and writes JSON and Markdown to ``--out-dir``. With PIDNet-S/M/L and
+  DDRNet-23-slim/23 in ``--models`` (at the requested sizes rounded down to multiples of 8)
+  it adds their table beside ICNet and the authors' published mIoU and speed.
 
 Backends are written ``base[+modifier...]``: bases ``eager``, ``compile`` (inductor,
 freezing), ``cuda_graphs``, ``onnxruntime``, ``tensorrt``; modifiers ``channels_last``
@@ -37,7 +39,7 @@ from typing import Any
 from icnet_bench.model_cases import BASES, DEFAULT_BACKENDS, DEFAULT_SIZES, MODIFIERS, SCHEMA, settings_from_args
 from icnet_bench.model_report import markdown, ratios
 from icnet_bench.model_run import run_model_benchmark
-from icnet_bench.model_zoo import MODELS, model_costs
+from icnet_bench.model_zoo import ICNET_MODELS, MODELS, model_costs
 from icnet_bench.settings import BenchError
 
 
@@ -46,8 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     model = commands.add_parser(
         "model", help="model-only latency, throughput and memory beside the paper's Tables 3 and 4",
-        description="Model-only benchmark of ICNet sub4/sub24/sub124 and the PSPNet50 baseline.")
-    model.add_argument("--models", default=",".join(MODELS), help=f"comma list of {', '.join(MODELS)}")
+        description="Model-only benchmark of ICNet sub4/sub24/sub124, the PSPNet50 baseline, PIDNet and DDRNet.")
+    model.add_argument("--models", default=",".join(ICNET_MODELS),
+                       help=f"comma list of {', '.join(MODELS)} (default: the paper's ICNet models; add "
+                            "PIDNet and DDRNet to compare them in the same run)")
     model.add_argument("--sizes", default=",".join(f"{h}x{w}" for h, w in DEFAULT_SIZES),
                        help="comma list of HEIGHTxWIDTH network inputs")
     model.add_argument("--devices", default=None, help="comma list of cpu, cuda (default: cpu, and cuda if present)")

@@ -1,12 +1,14 @@
 """Reports of ``icnet-bench model``: ratios (ICNet against the baseline, the branches,
-backends against eager fp32) and the Markdown beside the paper's Tables 3 and 4."""
+backends against eager fp32) and the Markdown beside the paper's Tables 3 and 4, and beside
+PIDNet's and DDRNet's published figures."""
 
 from __future__ import annotations
 
 import statistics
 from typing import Any
 
-from icnet_bench.model_zoo import MODELS
+from icnet_bench.model_zoo import ICNET_MODELS, MODELS
+from icnet_ros.weights.official_checkpoints import OFFICIAL_NETWORKS
 
 # The paper's Tables 3 and 4 (Cityscapes val, TitanX Maxwell, Caffe, 1024x2048 input).
 PAPER = {
@@ -46,7 +48,7 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     icnet_vs_baseline, branches = [], []
     for height, width, device, precision, backend in groups:
         key = dict(height=height, width=width, device=device, precision=precision, backend=backend)
-        rows = {m: _find(results, model=m, **key) for m in MODELS}
+        rows = {m: _find(results, model=m, **key) for m in ICNET_MODELS}
         base, full = rows["baseline"], rows["sub124"]
         if base and full:
             entry = {**key, "speedup": base["latency_ms"]["median"] / full["latency_ms"]["median"],
@@ -91,6 +93,47 @@ def _ms(row: dict[str, Any] | None) -> str:
 def _mb(row: dict[str, Any] | None) -> str:
     value = row.get("peak_mem_bytes") if row else None
     return f"{value / 2**20:.0f}" if value else "-"
+
+
+def published(model: str) -> dict[str, Any] | None:
+    """The authors' Cityscapes val mIoU and FPS (and their setting) of a benchmarked network."""
+    if model == "sub124":
+        t3 = PAPER["table3"]["sub124"]
+        return {"cityscapes_val_miou": t3["miou"], "fps": t3["fps"], "fps_setting": "TitanX Maxwell, Caffe"}
+    official = OFFICIAL_NETWORKS.get(model)
+    return official.published if official else None
+
+
+def networks_table(report: dict[str, Any]) -> list[str]:
+    """ICNet beside PIDNet and DDRNet: per requested size and configuration, each network's
+    median ms, parameters, GMAC and peak memory, with the published mIoU and speed."""
+    results = [r for r in report["results"] if r["status"] == "ok"]
+    networks = [m for m in report["models"] if m not in ICNET_MODELS or m == "sub124"]
+    if not any(m not in ICNET_MODELS for m in networks):
+        return []
+    lines = ["", "## ICNet beside PIDNet and DDRNet (random weights: speed and memory; accuracy as published)",
+             "",
+             "| size | device / precision / backend | network | input | parameters | GMAC | median ms | "
+             "peak MB | published val mIoU | published FPS (setting) | mIoU per published ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    groups = dict.fromkeys((r.get("requested_size", f"{r['height']}x{r['width']}"), r["device"], r["precision"],
+                            r["backend"]) for r in results)
+    for size, device, precision, backend in groups:
+        for model in networks:
+            row = next((r for r in results if r["model"] == model and r["device"] == device
+                        and r["precision"] == precision and r["backend"] == backend
+                        and r.get("requested_size", f"{r['height']}x{r['width']}") == size), None)
+            if row is None:
+                continue
+            info, paper = report["models"][model], published(model) or {}
+            cost = info["costs"].get(size, {})
+            per_ms = (f"{paper['cityscapes_val_miou'] * paper['fps'] / 1e3:.2f}" if paper else "-")
+            lines.append(
+                f"| {size} | {device} / {precision} / {backend} | {model} | {row['height']}x{row['width']} | "
+                f"{info['parameters']:,} | {cost.get('gmac', float('nan')):.1f} | {_ms(row)} | {_mb(row)} | "
+                f"{paper.get('cityscapes_val_miou', '-')} | {paper.get('fps', '-')} ({paper.get('fps_setting', '-')}) "
+                f"| {per_ms} |")
+    return lines
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -149,11 +192,12 @@ def markdown(report: dict[str, Any]) -> str:
         times = entry["median_ms"]
         base = times.get("baseline")
         cells = [f"{times[m]:.1f}" + (f" ({base / times[m]:.1f}x)" if base and m != "baseline" else "")
-                 if m in times else "-" for m in MODELS if m != "baseline"]
+                 if m in times else "-" for m in ICNET_MODELS if m != "baseline"]
         rel = entry["relative_to_sub124"]
         relative = " : ".join(f"{rel[m]:.2f}" if m in rel else "-" for m in ("sub4", "sub24", "sub124")) if rel else "-"
         lines.append(f"| measured | {entry['height']}x{entry['width']} | {entry['device']} / {entry['precision']} / "
                      f"{entry['backend']} | {f'{base:.1f}' if base else '-'} | {' | '.join(cells)} | {relative} |")
+    lines += networks_table(report)
     lines += [
         "",
         f"Paper memory saving over the baseline (Table 4): sub4 {t4['sub4']['memory_saving']}x, "

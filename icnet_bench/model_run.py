@@ -26,6 +26,7 @@ from icnet_bench.model_zoo import (
     MODELS,
     RESIDUAL_BRANCH_SCALE,
     build_model,
+    input_size,
     model_costs,
     random_image,
 )
@@ -48,10 +49,11 @@ def run_size(height: int, width: int, settings: Settings, workdir: Path) -> list
         model = build_model(name, settings.seed)
         states[name] = workdir / f"{name}_state.safetensors"
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(states[name]))
-        reference = model(random_image(1, height, width, settings.seed)).float()
+        size = input_size(name, height, width)
+        reference = model(random_image(1, *size, settings.seed)).float()
         for device, precision, backend in configurations(settings):
-            case = Case(name, height, width, device, precision, backend)
-            row = rows[case] = {**asdict(case), "status": "skipped"}
+            case = Case(name, *size, device, precision, backend)
+            row = rows[case] = {**asdict(case), "requested_size": f"{height}x{width}", "status": "skipped"}
             reason = skip_reason(case)
             if reason:
                 row["reason"] = reason

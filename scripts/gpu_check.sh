@@ -99,20 +99,21 @@ if [ $DRY_RUN -eq 1 ]; then
     DEVICE=cpu; PRECISION=fp32; BAG_SIZE=(48 96)
     NODE_NET=(--weights random --width 0.125 --input-size 65x129 --cpu-threads 1)
     FORM=(--rates 30 --runs 1 --run-seconds 0.5 --search-seconds 0.4 --max-rate 20)
-    MODEL=(--models sub124,baseline --devices cpu --sizes 65x129 --precisions fp16,fp32 --repeats 2 --warmup 1
+    MODEL=(--models sub124,baseline,pidnet-s --devices cpu --sizes 65x129 --precisions fp16,fp32 --repeats 2 --warmup 1
            --threads 1 --backends eager+channels_last+fold@fp32,cuda_graphs+channels_last+fold --no-memory)
 else
     export ICNET_REQUIRE_CUDA=1
     DEVICE=cuda; PRECISION=fp16; BAG_SIZE=(1024 2048)
     NODE_NET=(--weights random --width 0.5 --input-size 1025x2049)
     FORM=(--rates 30 --runs 3 --run-seconds 3 --search-seconds 1.5 --search-start 40)
-    MODEL=(--models sub124,baseline --devices cuda --sizes 1025x2049 --precisions fp16,fp32 --repeats 20 --warmup 3
+    MODEL=(--models sub124,baseline,pidnet-s --devices cuda --sizes 1025x2049 --precisions fp16,fp32 --repeats 20 --warmup 3
            --backends eager+channels_last+fold@fp32,cuda_graphs+channels_last+fold)
 fi
 GPU_CHECK=("$PYTHON" -m icnet_bench.gpu_check)
 
 step tests 120 "$PYTHON" -m pytest -q -p no:cacheprovider -m cuda -o addopts="" -rs \
     test/runtime/test_engine_devices.py test/runtime/test_cuda_pipeline.py test/runtime/test_precision.py \
+    test/runtime/test_precision_networks.py \
     --junitxml="$OUT/tests.xml"
 step masks 75 "${GPU_CHECK[@]}" masks "$OUT" "${DRY[@]}"
 step steady 60 "${GPU_CHECK[@]}" steady "$OUT" "${DRY[@]}"

@@ -57,6 +57,7 @@ DEVICE = "Device"
 PRECISION = "Precision"
 NETWORK_INPUT_SIZE = "Network input size"
 WEIGHTS = "Weights"
+NETWORK = "Network"
 LABEL_SET = "Label set"
 FRAMES_RECEIVED = "Frames received"
 FRAMES_PROCESSED = "Frames processed"
@@ -115,9 +116,10 @@ class ModelInfo:
     precision: str
     input_size: tuple[int, int]
     labels: str
+    network: str = "ICNet"  # e.g. PIDNet-S: what the weights' metadata builds
 
     def describe(self) -> str:
-        return (f"{self.weights} on {self.device} ({self.precision}), network input "
+        return (f"{self.network} from {self.weights} on {self.device} ({self.precision}), network input "
                 f"{self.input_size[0]}x{self.input_size[1]}, labels {self.labels}")
 
 
@@ -278,7 +280,8 @@ def report(prefix: str, stamp: Time, now: float, active_since: float | None,
         (DEVICE, model.device if model else "-"),
         (PRECISION, model.precision if model else "-"),
         (NETWORK_INPUT_SIZE, "x".join(map(str, model.input_size)) if model else "-"),
-        (WEIGHTS, model.weights if model else "-"), (LABEL_SET, model.labels if model else "-"),
+        (WEIGHTS, model.weights if model else "-"), (NETWORK, model.network if model else "-"),
+        (LABEL_SET, model.labels if model else "-"),
         (FRAMES_RECEIVED, received.total), (FRAMES_PROCESSED, processed.total),
         (FRAMES_DROPPED, dropped.total), (FRAMES_REFUSED, refused.total),
     ]

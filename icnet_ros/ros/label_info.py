@@ -4,7 +4,8 @@ vision_msgs' convention for segmentation: beside the mask, a latched ``LabelInfo
 ``class_map`` maps every mask value (class id) to its name, so a subscriber that starts
 late (a mapper, an rviz plugin, a recorder) still learns what the values mean. The node's
 masks are the argmax over all classes, so no pixel is left out for low confidence:
-``threshold`` is 0. vision_msgs is optional: without it the class names stay in the
+``threshold`` is 0. LabelInfo has no field for the model: the header's ``frame_id``, which a
+class map does not use, names the network (e.g. ``PIDNet-S``). vision_msgs is optional: without it the class names stay in the
 read-only ``class_names`` parameter only.
 """
 
@@ -41,7 +42,7 @@ def available() -> bool:
 
 
 def label_info(labels: LabelSet, header: Header) -> Any:
-    """The LabelInfo of ``labels``: class id (the mask value) -> class name."""
+    """The LabelInfo of ``labels``: class id (the mask value) -> class name (or group name)."""
     if LabelInfo is None:
         raise RuntimeError(MISSING_REASON)
     return LabelInfo(header=header, threshold=ARGMAX_THRESHOLD, class_map=[
@@ -62,11 +63,12 @@ class LabelInfoPublishers:
             node.get_logger().warning(f"{MISSING_REASON}: not publishing {', '.join(self._topics)} "
                                       "(the class names are in the class_names parameter)")
 
-    def publish(self, labels: LabelSet) -> None:
+    def publish(self, labels: LabelSet, network: str = "") -> None:
+        """Latch ``labels`` (the mask values' names); ``network`` goes in the header's frame_id."""
         if not available():
             return
         self.destroy()
-        msg = label_info(labels, Header(stamp=self._node.get_clock().now().to_msg()))
+        msg = label_info(labels, Header(stamp=self._node.get_clock().now().to_msg(), frame_id=network))
         self._publishers = [self._node.create_publisher(LabelInfo, topic, QOS) for topic in self._topics]
         for publisher in self._publishers:
             publisher.publish(msg)

@@ -75,6 +75,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("labels_file", "", "Label set file (JSON/YAML {name, names: [...], colors: [[r, g, b], "
                   "...]}) replacing the weights' own (Cityscapes); its class count must match the "
                   "network; '' = the weights' label set", read_only=True),
+    ParameterSpec("class_groups", "", "Class-groups file (YAML/JSON, MIT-SPARK semantic_inference's "
+                  "grouping format) mapping the classes to groups for the class mask, the colours and "
+                  "label_info; '' = the classes themselves", read_only=True),
     ParameterSpec("device", "auto", "auto (CUDA if available), cpu, cuda or cuda:N", read_only=True),
     ParameterSpec("precision", "fp32", "Inference precision", read_only=True,
                   choices=("fp32", "fp16", "bf16")),
@@ -152,7 +155,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
 )
 
 # Declared on configure, from the label set (not in PARAMETERS: its default is not known before).
-CLASS_NAMES_DESCRIPTION = "Class names by class id (from the label set)"
+CLASS_NAMES_DESCRIPTION = "Class names by mask value (from the label set, or the class groups)"
 
 SPECS = {spec.name: spec for spec in PARAMETERS}
 

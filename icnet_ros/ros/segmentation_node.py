@@ -57,6 +57,7 @@ from icnet_ros.ros.parameters import (
 from icnet_ros.ros.qos import qos_profile
 from icnet_ros.runtime.heap import release_free_heap
 from icnet_ros.runtime.image_decoding import ImageRejected
+from icnet_ros.weights.class_groups import ClassGroups, read_class_groups
 from icnet_ros.weights.labels import LabelSet
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ class SegmentationNode(LifecycleNode):
         self._warm = False   # the engine ran its warm-up (kept over deactivate unless released)
         self._model: diagnostics.ModelInfo | None = None
         self._palette = None
+        self._groups: ClassGroups | None = None  # the class_groups parameter's, once configured
         self._outputs: list[CameraOutputs] = []  # per camera
         self._inputs: list = []  # the image subscriptions (Node's own list is _subscriptions)
         self._calibration_inputs: list = []  # their camera_info subscriptions
@@ -121,7 +123,7 @@ class SegmentationNode(LifecycleNode):
         try:
             self._load_engine()
             if not self.has_parameter("class_names"):
-                self.declare_parameter("class_names", list(self._engine.labels.names), ParameterDescriptor(
+                self.declare_parameter("class_names", list(self._mask_labels.names), ParameterDescriptor(
                     description=CLASS_NAMES_DESCRIPTION, read_only=True),
                     ignore_override=True)
             output_qos = qos_profile(self._config["output_qos_reliability"], self._config["output_qos_depth"])
@@ -129,7 +131,7 @@ class SegmentationNode(LifecycleNode):
                 outputs = CameraOutputs()
                 self._outputs.append(outputs)   # tracked at once: a later failure releases them
                 outputs.create(self, camera, output_qos)
-            self._label_info.publish(self._engine.labels)
+            self._label_info.publish(self._mask_labels, self._model.network)
         except Exception as error:  # noqa: BLE001 - any reason is reported, the node stays up
             self.get_logger().error(f"cannot configure: {error}")
             self.release()
@@ -207,6 +209,11 @@ class SegmentationNode(LifecycleNode):
         return (self.trigger_configure() == TransitionCallbackReturn.SUCCESS
                 and self.trigger_activate() == TransitionCallbackReturn.SUCCESS)
 
+    @property
+    def _mask_labels(self) -> LabelSet:
+        """What the published masks' values mean: the class groups, or the network's classes."""
+        return self._engine.labels if self._groups is None else self._groups.labels
+
     def _load_engine(self) -> None:
         weights = weights_path(self._config["weights"])
         if not self._config["weights"]:
@@ -217,6 +224,7 @@ class SegmentationNode(LifecycleNode):
             labels = LabelSet.from_file(readable_file(self._config["labels_file"], "labels_file"))
         # Imported here, after the cheap checks: torch takes seconds to import, and a
         # misconfigured node should say so at once.
+        from icnet_ros.model.registry import display_name
         from icnet_ros.runtime.engine import SegmentationEngine
         height, width = self._config["input_height"], self._config["input_width"]
         self._engine = SegmentationEngine(
@@ -227,11 +235,18 @@ class SegmentationNode(LifecycleNode):
             postprocess_thread=self._config["cpu_postprocess_thread"], cpu_backend=self._config["cpu_backend"],
             cuda_graphs=self._config["cuda_graphs"])
         self._warm = False
-        self._palette = self._engine.labels.palette()
+        self._groups = None
+        if self._config["class_groups"]:  # unknown class names are refused here, listed
+            self._groups = read_class_groups(readable_file(self._config["class_groups"], "class_groups"),
+                                             self._engine.labels)
+        self._palette = self._mask_labels.palette()
+        grouped = "" if self._groups is None else f" in {self._groups.labels.num_classes} groups"
         self._model = diagnostics.ModelInfo(
             weights=weights.name, device=str(self._engine.device), precision=self._engine.precision,
             input_size=tuple(self._engine.input_size),
-            labels=f"{self._engine.labels.name} ({self._engine.labels.num_classes} classes)")
+            labels=(f"{self._engine.labels.name} ({self._engine.labels.num_classes} classes){grouped}"
+                    + ("" if self._groups is None else f" ({self._groups.labels.name})")),
+            network=display_name(self._engine.metadata.architecture))
 
     def _stop(self, timeout: float | None = None) -> bool:
         """Stop receiving and finish the threads (``timeout``: STOP_TIMEOUT_S); the engine stays
@@ -451,7 +466,8 @@ class SegmentationNode(LifecycleNode):
         outputs, counters = self._outputs[tag.camera], self._counters[tag.camera]
         timings = {stage: float(result.timings_ms.get(stage, 0.0)) for stage in diagnostics.STAGES}
         start = time.perf_counter()
-        images = render(result.class_mask, self._palette, color_mask=tag.color_mask, overlay=tag.overlay,
+        mask = result.class_mask if self._groups is None else self._groups.apply(result.class_mask)
+        images = render(mask, self._palette, color_mask=tag.color_mask, overlay=tag.overlay,
                         rgb=result.rgb, alpha=settings.overlay_alpha,
                         confidence=result.confidence if tag.confidence else None)
         published = time.perf_counter()

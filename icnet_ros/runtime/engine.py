@@ -50,6 +50,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from icnet_ros.model import registry
 from icnet_ros.runtime.cuda_graphs import NetworkGraphs
 from icnet_ros.runtime.device import select_device, select_precision, set_tf32
 from icnet_ros.runtime.device_decoding import DEVICE_ENCODINGS, raw_rows, to_rgb_tensor
@@ -164,6 +165,7 @@ class SegmentationEngine:
         size = tuple(int(v) for v in (input_size or self.metadata.preprocessing.input_size))
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"input_size must be two positive integers, got {input_size!r}")
+        registry.check_input_size(self.metadata.architecture, size)
         self.input_size: tuple[int, int] = size
         self.pipeline_depth = pipeline_depth
         self.max_pixels = max_pixels

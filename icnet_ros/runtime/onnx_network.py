@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from icnet_ros.model import registry
+
 
 def available() -> bool:
     """Whether onnxruntime and the exporter's onnxscript are installed."""
@@ -118,7 +120,7 @@ def _export(model: nn.Module, input_size: tuple[int, int], path: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="icnet-export-") as folder:
             state = Path(folder) / "network.safetensors"
             save_file({name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}, str(state))
-            request = {"config": model.config, "state": str(state), "input_size": list(input_size),
+            request = {"architecture": registry.architecture_of(model), "state": str(state), "input_size": list(input_size),
                        "output": str(partial)}
             done = subprocess.run([sys.executable, "-m", __name__], input=json.dumps(request), text=True,
                                   capture_output=True, timeout=EXPORT_TIMEOUT_S, check=False)
@@ -133,14 +135,13 @@ def _export(model: nn.Module, input_size: tuple[int, int], path: Path) -> None:
 
 
 def _export_main() -> None:
-    """The child process: rebuild the folded ICNet from its configuration and state, export it."""
+    """The child process: rebuild the folded network from its architecture and state, export it."""
     from safetensors.torch import load_file
-
-    from icnet_ros.model import icnet
 
     request = json.loads(sys.stdin.read())
     torch.set_num_threads(1)
-    model = icnet(**request["config"]).eval()
+    model = registry.build_network(request["architecture"]).eval()
+    model.fold_batchnorm()  # the state is the folded network's
     model.load_state_dict(load_file(request["state"]))
     with quiet_export(), torch.no_grad():
         torch.onnx.export(model, (torch.zeros(1, 3, *request["input_size"]),), request["output"],

@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from torch import nn
 
-from icnet_ros.model import ICNet, icnet
+from icnet_ros.model import ICNet, registry
 from icnet_ros.weights.errors import WeightsError, listing
 from icnet_ros.weights.labels import LabelSet
 from icnet_ros.weights.preprocessing import Preprocessing
@@ -67,22 +68,27 @@ class WeightsMetadata:
             raise WeightsError(f"invalid metadata: {error}") from None
 
 
-def architecture_of(model: ICNet) -> dict:
-    """The builder arguments that rebuild ``model``, with its per-layer widths."""
+def architecture_of(model: nn.Module) -> dict:
+    """The builder arguments that rebuild ``model`` (ICNet: with its per-layer widths)."""
+    if not isinstance(model, ICNet):
+        return registry.architecture_of(model)
     arch = {key: model.config[key] for key in ARCHITECTURE_KEYS}
     arch["channels"] = model.layer_channels()
     return {"name": "icnet", **arch}
 
 
-def build_model(architecture: dict) -> ICNet:
-    """Build an (untrained) ICNet from recorded architecture metadata."""
-    if architecture.get("name", "icnet") != "icnet":
-        raise WeightsError(f"unknown architecture {architecture.get('name')!r}")
-    unknown = set(architecture) - set(ARCHITECTURE_KEYS) - {"name"}
-    if unknown:
-        raise WeightsError(f"unknown architecture fields: {sorted(unknown)}")
+def build_model(architecture: dict) -> nn.Module:
+    """Build the (untrained) network that recorded architecture metadata names
+    (:mod:`icnet_ros.model.registry`: ICNet, PIDNet, DDRNet)."""
+    name = architecture.get("name", "icnet")
+    if name == "icnet":
+        unknown = set(architecture) - set(ARCHITECTURE_KEYS) - {"name"}
+        if unknown:
+            raise WeightsError(f"unknown architecture fields: {sorted(unknown)}")
+    elif name not in registry.BUILDERS:
+        raise WeightsError(f"unknown architecture {name!r} (known: {', '.join(registry.BUILDERS)})")
     try:
-        return icnet(**{k: v for k, v in architecture.items() if k != "name"})
+        return registry.build_network(architecture)
     except (TypeError, ValueError) as error:
         raise WeightsError(f"architecture cannot be built: {error}") from None
 
@@ -110,7 +116,7 @@ def _stays_float32(name: str, tensor: torch.Tensor, dtype: torch.dtype) -> bool:
     return bool(norm > 0 and torch.linalg.vector_norm(cast - exact) > 1e-2 * norm)
 
 
-def stored_tensors(model: ICNet, dtype: torch.dtype | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+def stored_tensors(model: nn.Module, dtype: torch.dtype | None = None) -> tuple[dict[str, torch.Tensor], dict]:
     """``model``'s state for a file, floating tensors cast to ``dtype`` (None: as they are)
     except those :func:`_stays_float32` keeps; and the ``storage`` metadata saying so."""
     tensors, kept = {}, []
@@ -130,7 +136,7 @@ def stored_tensors(model: ICNet, dtype: torch.dtype | None = None) -> tuple[dict
                             "lost) stay float32; BN is folded in float32 at load"}
 
 
-def save_weights(path: str | Path, model: ICNet, metadata: WeightsMetadata,
+def save_weights(path: str | Path, model: nn.Module, metadata: WeightsMetadata,
                  dtype: torch.dtype | None = None) -> None:
     """Write ``model``'s state and ``metadata`` to a .safetensors file.
 
@@ -220,7 +226,7 @@ def read_weights(path: str | Path, metadata: WeightsMetadata | None = None
     return tensors, WeightsMetadata.from_dict(stored)
 
 
-def load_state(model: ICNet, tensors: dict[str, torch.Tensor], source: str = "weights") -> None:
+def load_state(model: nn.Module, tensors: dict[str, torch.Tensor], source: str = "weights") -> None:
     """Copy ``tensors`` into ``model``, naming every missing, unexpected or misshapen one."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -236,7 +242,7 @@ def load_state(model: ICNet, tensors: dict[str, torch.Tensor], source: str = "we
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu",
-               metadata: WeightsMetadata | None = None) -> tuple[ICNet, WeightsMetadata]:
+               metadata: WeightsMetadata | None = None) -> tuple[nn.Module, WeightsMetadata]:
     """Build the network a weight file describes, load it, and return it in eval mode.
 
     ``metadata`` serves only files that carry none (see :func:`read_weights`).
