@@ -76,7 +76,7 @@ def shell_commands(text: str) -> list[list[str]]:
                 if command:
                     commands.append(command)
                 command = []
-            elif token != "...":
+            elif token not in ("...", "…"):
                 command.append(token)
     return commands
 
@@ -182,7 +182,7 @@ def inline_problem(argv: list[str]) -> str | None:
     tool, args = argv[0], argv[1:]
     if tool in console_scripts() and tool != "segmentation_node":
         unknown = unknown_flags(tool_parser(lambda: _script_main(tool)([])), args)
-    elif tool in ("python", "python3") and args[:1] == ["-m"] and len(args) > 1 and args[1] != "pytest":
+    elif tool in ("python", "python3") and args[:1] == ["-m"] and len(args) > 1 and args[1].split(".")[0] in OWN:
         unknown = unknown_flags(tool_parser(_module_main(args[1], [])), args[2:])
     elif tool == "ros2":
         # Checked where the mention is whole: a launch file or executable, a parameter name.
@@ -262,10 +262,12 @@ def ros_arguments_problem(args: list[str]) -> str | None:
 
 LIFECYCLE_TRANSITIONS = {"configure", "activate", "deactivate", "cleanup", "shutdown"}
 # Commands of the user's machine and ROS 2 installation, not this project's: nothing to check here.
+OWN = ("icnet_ros", "icnet_bench", "icnet_train")   # the packages whose modules `python -m` runs
+
 ENVIRONMENT = {
     "cd": "a shell builtin", "export": "a shell builtin", "source": "a shell builtin", ".": "a shell builtin",
     "echo": "a shell builtin", "mkdir": "coreutils", "cp": "coreutils", "rm": "coreutils", "ls": "coreutils",
-    "cat": "coreutils", "git": "the user's clone", "apt": "the system's packages", "apt-get": "the system's packages",
+    "cat": "coreutils", "touch": "coreutils", "git": "the user's clone", "apt": "the system's packages", "apt-get": "the system's packages",
     "rosdep": "ROS 2's dependency tool (its keys: test_colcon_layout.py)",
 }
 # ros2cli's own verbs on names the user chooses (the verbs that touch this package are checked).
@@ -358,6 +360,8 @@ def command_problem(argv: list[str]) -> str | None:
         return None
     if tool in ("pip", "pip3") or (tool in ("python", "python3") and args[:2] == ["-m", "pip"]):
         return pip_problem(args)
+    if tool in ("python", "python3") and args[:2] == ["-m", "colcon"]:
+        return command_problem(args[1:])
     if tool == "colcon":
         selected = args[args.index("--packages-select") + 1:] if "--packages-select" in args else []
         return None if selected == [package_name()] else f"colcon {args}: not this package ({package_name()})"
@@ -371,7 +375,9 @@ def command_problem(argv: list[str]) -> str | None:
         return run_console_script(tool, args)
     if tool == "pytest" or (tool in ("python", "python3") and args[:2] == ["-m", "pytest"]):
         return pytest_problem(args[2:] if tool != "pytest" else args)
-    if tool in ("python", "python3") and args[:1] == ["-m"]:
+    if tool in ("python", "python3") and args[1:2] == ["venv"]:
+        return None   # the standard library's
+    if tool in ("python", "python3") and args[:1] == ["-m"] and args[1].split(".")[0] in OWN:
         return run_module(args[1], args[2:])
     if tool == "torchrun":
         return torchrun_problem(args)
