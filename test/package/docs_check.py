@@ -267,7 +267,8 @@ OWN = ("icnet_ros", "icnet_bench", "icnet_train")   # the packages whose modules
 ENVIRONMENT = {
     "cd": "a shell builtin", "export": "a shell builtin", "source": "a shell builtin", ".": "a shell builtin",
     "echo": "a shell builtin", "mkdir": "coreutils", "cp": "coreutils", "rm": "coreutils", "ls": "coreutils",
-    "cat": "coreutils", "touch": "coreutils", "git": "the user's clone", "apt": "the system's packages", "apt-get": "the system's packages",
+    "cat": "coreutils", "touch": "coreutils",
+    "git": "the user's clone", "apt": "the system's packages", "apt-get": "the system's packages",
     "rosdep": "ROS 2's dependency tool (its keys: test_colcon_layout.py)",
 }
 # ros2cli's own verbs on names the user chooses (the verbs that touch this package are checked).
