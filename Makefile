@@ -32,10 +32,10 @@ $(JAZZY_STAMP): $(STAMP) requirements-ros-jazzy.txt scripts/setup_jazzy_env.sh
 setup-jazzy: $(JAZZY_STAMP)
 
 test: $(STAMP) $(if $(filter 1,$(ICNET_JAZZY)),$(JAZZY_STAMP))
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n auto --dist loadfile
 	@if [ "$(ICNET_JAZZY)" != 1 ]; then echo "make test: Jazzy tests left out (ICNET_JAZZY=$(ICNET_JAZZY))"; \
 	elif [ -f $(JAZZY_STAMP) ]; then echo "make test: the tests marked jazzy on the ROS 2 Jazzy wheels ($(JAZZY_VENV))"; \
-		$(JAZZY_VENV)/bin/python -m pytest -m jazzy $(JAZZY_TESTS); \
+		$(JAZZY_VENV)/bin/python -m pytest -n auto --dist loadfile -m jazzy $(JAZZY_TESTS); \
 	else echo "make test: Jazzy tests skipped: $(JAZZY_VENV) could not be built (see scripts/setup_jazzy_env.sh above)"; fi
 
 # The main job on the embedded default: a sample bag of synthetic street frames (seeds the demo

@@ -29,7 +29,7 @@ setup(
     extras_require={
         "train": ["tensorboard", "cityscapesscripts"],
         "bench": ["psutil"],
-        "test": ["pytest", "pytest-timeout", "psutil"],
+        "test": ["pytest", "pytest-timeout", "pytest-xdist", "psutil", "packaging"],
     },
     zip_safe=True,
     maintainer="icnet_ros maintainers",

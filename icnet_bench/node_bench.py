@@ -57,7 +57,6 @@ import itertools
 import json
 import math
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -70,6 +69,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from icnet_bench.node_session import private_domain_id
 from icnet_bench.random_weights import random_weights
 from icnet_bench.settings import BenchError, choices, comma_list, parse_size
 from icnet_bench.summaries import stats
@@ -732,7 +732,7 @@ def _log(message: str) -> None:
 
 def _profile_environment(profile: str, shm_profile: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
+    env.update({"ROS_DOMAIN_ID": str(private_domain_id()),
                 "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "RCUTILS_COLORIZED_OUTPUT": "0",
                 "PYTHONUNBUFFERED": "1"})
     for variable in PROFILE_VARIABLES:

@@ -55,11 +55,17 @@ RECEIVE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability
 START_TIMEOUT_S = 120.0
 
 
+def private_domain_id() -> int:
+    """A random ROS domain for a run of its own: from ``ICNET_DOMAIN_IDS`` ("FIRST-LAST", which
+    the test suite sets so that its workers and fixtures never share one) or else 1..200."""
+    first, last = (int(n) for n in os.environ.get("ICNET_DOMAIN_IDS", "1-200").split("-"))
+    return random.SystemRandom().randint(first, last)
+
+
 def isolate(domain_id: int | None = None) -> dict[str, str]:
     """A private ROS domain on this host and the shipped SHM profile, for this process and its
     children; returns the environment that matters to the node (with any ``MALLOC_*``)."""
-    os.environ["ROS_DOMAIN_ID"] = str(domain_id if domain_id is not None
-                                      else random.SystemRandom().randint(1, 200))
+    os.environ["ROS_DOMAIN_ID"] = str(domain_id if domain_id is not None else private_domain_id())
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     use_shipped_profile()
     # The allocator's settings change the node's resident memory: a report names them.

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from domain_ids import instrument_range
 
 from icnet_bench.random_weights import random_weights
 
@@ -22,8 +23,16 @@ NO_CUDA = "no CUDA device on this machine"
 
 
 def pytest_configure(config) -> None:
+    os.environ["ICNET_DOMAIN_IDS"] = instrument_range()   # icnet_bench's private domains (domain_ids.py)
     config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one; "
                                        "a failure under ICNET_REQUIRE_CUDA=1)")
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (make test): a worker per core, at most 4. Most of a test's time is spent
+    waiting on a node process, so two workers on two cores roughly halve the suite's time;
+    test files are the unit of distribution (``--dist loadfile``: module fixtures built once)."""
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 def pytest_collection_modifyitems(config, items) -> None:

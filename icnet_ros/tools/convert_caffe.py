@@ -13,10 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
+from icnet_ros.tools.weight_output import add_output_arguments, output_path, write_weights
 from icnet_ros.weights.caffe import convert_caffemodel
-from icnet_ros.weights.weight_file import WeightsError, file_sha256, save_weights
+from icnet_ros.weights.weight_file import WeightsError, file_sha256
 
 PROG = "icnet-convert-caffe"
 
@@ -25,34 +24,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Convert an official ICNet .caffemodel (no Caffe needed) to .safetensors.")
     parser.add_argument("caffemodel", type=Path, help="official ICNet .caffemodel (merged or _bnnomerge)")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="output .safetensors file (default: the input name with .safetensors)")
-    parser.add_argument("--half", action="store_true",
-                        help="store float16 tensors (about half the size); BN statistics and anything "
-                             "float16 cannot hold stay float32, as the file's metadata says")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    add_output_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    output = args.output or args.caffemodel.with_suffix(".safetensors")
-    if output.suffix != ".safetensors":
-        parser.error(f"the output must be a .safetensors file, got {output}")
-    if output.exists() and not args.force:
-        parser.error(f"{output} exists (use --force to overwrite)")
-    if output.resolve() == args.caffemodel.resolve():
-        parser.error("the output would overwrite the input")
+    output = output_path(parser, args, args.caffemodel)
     try:
         model, metadata = convert_caffemodel(args.caffemodel)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        save_weights(output, model, metadata, dtype=torch.float16 if args.half else None)
     except WeightsError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"{PROG}: error: cannot write {output}: {error.strerror or error}", file=sys.stderr)
+        print(f"{PROG}: error: cannot read {args.caffemodel}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    if not write_weights(PROG, output, model, metadata, half=args.half):
         return 2
     provenance = metadata.provenance
     print(f"{args.caffemodel.name}: {provenance['caffe_form']} form, "

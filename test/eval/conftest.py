@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
+from domain_ids import fresh_domain_id
 from eval_support import FRAMES, RATE, REPO, SIZE
 
 from icnet_ros.ros.fastdds_profile import profile_environment
@@ -26,7 +26,7 @@ def sample_bags(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture
 def ros_isolation(monkeypatch) -> dict[str, str]:
     """A random ROS_DOMAIN_ID, discovery on this host only, the shipped Fast DDS SHM profile."""
-    environment = {"ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
+    environment = {"ROS_DOMAIN_ID": fresh_domain_id(),
                    "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
                    **profile_environment(REPO / "config" / "fastdds_shm.xml"),
                    "RCUTILS_COLORIZED_OUTPUT": "0"}

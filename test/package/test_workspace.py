@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import random
 import subprocess
 import sys
 import sysconfig
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from colcon_workspace import BUILD_TIMEOUT_S, ColconWorkspace, copy_sources
+from domain_ids import fresh_domain_id
 
 pytestmark = pytest.mark.ros
 
@@ -44,7 +44,7 @@ def run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
 def sourced_environment(rosdep_environment: dict[str, str]) -> dict[str, str]:
     """The environment after ``source /opt/ros/<distro>/setup.bash``: the sourced one where
     AMENT_PREFIX_PATH is set, else .venv as the stand-in prefix; rosdep reads the snapshot."""
-    environment = {**rosdep_environment, "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
+    environment = {**rosdep_environment, "ROS_DOMAIN_ID": fresh_domain_id(),
                    "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "RCUTILS_COLORIZED_OUTPUT": "0"}
     if "AMENT_PREFIX_PATH" not in environment:
         site = Path(sysconfig.get_paths()["purelib"])

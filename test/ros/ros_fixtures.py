@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import random
 
 import pytest
+from domain_ids import fresh_domain_id
 from ros_harness import FASTDDS_PROFILE, RosClient, Segmenter, SegmenterProcess
 
 from icnet_ros.ros.fastdds_profile import profile_environment
@@ -29,7 +29,7 @@ ROS_ENVIRONMENT = {
 @pytest.fixture(scope="session")
 def ros_environment():
     """The isolated environment, for this process (set before rclpy.init) and its children."""
-    environment = {"ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)), **ROS_ENVIRONMENT}
+    environment = {"ROS_DOMAIN_ID": fresh_domain_id(), **ROS_ENVIRONMENT}
     saved = {key: os.environ.get(key) for key in environment}
     os.environ.update(environment)
     yield environment

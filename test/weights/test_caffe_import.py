@@ -23,6 +23,7 @@ import caffe_reference as ref
 import numpy as np
 import pytest
 import torch
+from domain_ids import fresh_domain_id
 
 from icnet_ros.ros.node_process import NodeProcess
 from icnet_ros.tools import convert_caffe
@@ -295,7 +296,7 @@ def test_the_node_starts_from_a_converted_file_alone(official, tmp_path):
     output = tmp_path / "converted.safetensors"
     assert convert_caffe.main([str(write_caffemodel(tmp_path / "m.caffemodel", layers, blobs)),
                                "-o", str(output)]) == 0
-    environment = {"ROS_DOMAIN_ID": str(100 + os.getpid() % 100), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    environment = {"ROS_DOMAIN_ID": fresh_domain_id(), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     process = NodeProcess(tmp_path / "node.log", parameters={"weights": output, "cpu_threads": 1},
                           environment=environment)
     try:
