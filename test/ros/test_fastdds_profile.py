@@ -66,7 +66,7 @@ def test_full_size_frames_sent_one_at_a_time_are_all_answered(node):
     # Only a best-effort reader: with a reliable one beside it, the pieces lost in transit
     # would be sent again to this process, and the best-effort reader would see them too.
     node.class_mask.close()
-    masks = node.client.collector(Image, node.topic("class_mask"), BEST_EFFORT)
+    masks = node.client.collector(Image, node.output("class_mask"), BEST_EFFORT)
     try:
         wait_until(lambda: masks.subscription.get_publisher_count() > 0, 20, "the class_mask publisher")
         for attempt in range(40):   # until the node's writer matched this reader in turn

@@ -40,7 +40,7 @@ def pidnet_weights(tmp_path_factory):
 def test_a_pidnet_from_its_weights_alone_with_class_groups(start_segmenter, pidnet_weights, ros_client, tmp_path):
     groups = tmp_path / "driving.yaml"
     groups.write_text(yaml.safe_dump(GROUPS))
-    node = start_segmenter(pidnet_weights, params_file=False, name="pidnet",
+    node = start_segmenter(pidnet_weights, params_file=False, name="pidnet", namespace="pidnet",
                            parameters={"class_groups": str(groups), "cpu_backend": "onnxruntime"})
     assert "configured: PIDNet-S from pidnet_s.safetensors" in node.process.log()
     header = node.header("camera")
@@ -61,7 +61,7 @@ def test_a_pidnet_from_its_weights_alone_with_class_groups(start_segmenter, pidn
     except ImportError:
         LabelInfo = None
     if LabelInfo is not None:
-        collector = ros_client.collector(LabelInfo, node.topic(TOPIC), QOS)
+        collector = ros_client.collector(LabelInfo, node.output(TOPIC), QOS)
         try:
             info = collector.wait_for(lambda m: True, what="the latched label_info")
         finally:
