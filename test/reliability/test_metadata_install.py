@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from colcon_workspace import copy_sources
 from environments import Venv
 from ros_harness import Segmenter, SegmenterProcess, rgb_message, same_header
 
@@ -43,7 +44,10 @@ print(type(runner).__name__)
 def _build(venv: Venv) -> None:
     # --no-compile: Python compiles what is imported, when it is (the package step: 43 -> 31 s here).
     venv.pip("install", "-q", "--no-compile", "-c", CONSTRAINTS, "-r", str(REPO / "requirements-ros.txt"))
-    venv.pip("install", "-q", "--no-compile", "-c", CONSTRAINTS, "torch", str(REPO))
+    # From a copy: pip builds in the source tree (build/, icnet_ros.egg-info), which other tests
+    # of the session read (importlib.metadata finds an egg-info in the working directory).
+    source = copy_sources(venv.path.parent / f"{venv.path.name}-source")
+    venv.pip("install", "-q", "--no-compile", "-c", CONSTRAINTS, "torch", str(source))
 
 
 @pytest.fixture(scope="module")
