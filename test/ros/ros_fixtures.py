@@ -1,10 +1,11 @@
 """Isolation and processes for the ROS tests: fixtures that each folder's conftest imports.
 
-Every folder of ROS tests (``test/ros``, ``test/reliability``) gets its own random
-ROS_DOMAIN_ID with discovery limited to this host, checks message field types
+Every test module of ROS tests (``test/ros``, ``test/reliability``) gets a ROS_DOMAIN_ID of
+its own (test/domain_ids.py) with discovery limited to this host, checks message field types
 (ROS_PYTHON_CHECK_FIELDS=1), and runs both sides with the shipped Fast DDS shared-memory
-profile, as the README tells users to. (A folder's session fixtures live until the session
-ends, so nodes of one folder must not hear the other's.)
+profile, as the README tells users to. A module's client and nodes end with the module: a
+pytest-xdist worker runs modules in any order, and a node left from another module would
+answer for the same name (``/icnet_segmenter``) in the same domain.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ROS_ENVIRONMENT = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ros_environment():
     """The isolated environment, for this process (set before rclpy.init) and its children."""
     environment = {"ROS_DOMAIN_ID": fresh_domain_id(), **ROS_ENVIRONMENT}
@@ -40,7 +41,7 @@ def ros_environment():
             os.environ[key] = value
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ros_client(ros_environment):
     """An rclpy node in the test process that publishes frames and collects outputs."""
     client = RosClient()
@@ -48,7 +49,7 @@ def ros_client(ros_environment):
     client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def start_segmenter(ros_client, tmp_path_factory):
     """Start ``segmentation_node`` (the installed executable) and wait until it is active."""
     started: list[Segmenter] = []
@@ -74,7 +75,7 @@ def start_segmenter(ros_client, tmp_path_factory):
         segmenter.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def workspace_command(request, ros_environment, tmp_path_factory):
     """Start a command (``ros2 launch ...``) in the colcon-built workspace (launch_harness.RosCommand),
     each with its own ROS_HOME and TMPDIR; a skip with the reason where ``ros2 launch`` is absent."""
