@@ -35,8 +35,6 @@ NOT_CHECKED: dict[tuple[str, str], str] = {}
 # Units whose figures are not checked: not measurements (defaults, targets, sizes chosen), or
 # measurements whose results file was never kept (debt: measure again and name the file).
 UNCHECKED_FIGURES = {
-    ("docs/setup.md", "Measured on this project's 2-core CPU at a quiet moment"):
-        "debt: the demo's own printout (make demo); no report was kept",
     ("docs/setup.md", "`make demo` runs the main job"): "the bag's rate (10 Hz) and the report's fields",
     ("docs/performance.md", "The same through the engine itself"): "debt: an interleaved engine run; no file kept",
     ("docs/performance.md", "The GPU machine needs only Python"): "package versions and sizes, not measurements",
