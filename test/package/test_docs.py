@@ -36,7 +36,6 @@ NOT_CHECKED: dict[tuple[str, str], str] = {}
 # measurements whose results file was never kept (debt: measure again and name the file).
 UNCHECKED_FIGURES = {
     ("docs/setup.md", "`make demo` runs the main job"): "the bag's rate (10 Hz) and the report's fields",
-    ("docs/performance.md", "The same through the engine itself"): "debt: an interleaved engine run; no file kept",
     ("docs/performance.md", "The GPU machine needs only Python"): "package versions and sizes, not measurements",
     ("docs/performance.md", "- **Peak**"): "the method's settings (5 %, 10 Hz, 10 %)",
     ("docs/performance.md", "**GPU: not measured.**"): "the issue's targets",
@@ -45,7 +44,6 @@ UNCHECKED_FIGURES = {
     ("docs/weights.md", "(`--force` overwrites."): "float16's range and the 1 % rule",
     ("docs/reliability.md", "`python -m icnet_bench.soak stream` (defaults"): "the tool's defaults (600 s, 30 Hz)",
     ("docs/reliability.md", "- **Out of memory**"): "sizes the test chooses (16 MB frame, 192 MB tensor)",
-    ("docs/testing.md", "Every launch ends with SIGINT"): "debt: seconds the tests printed in one run, not kept",
 }
 
 # Single figures that are not measurements, by doc: sizes and settings beside measured ones.
