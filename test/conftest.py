@@ -8,6 +8,7 @@ other skip whose reason names CUDA, is a failure: a GPU run cannot pass by skipp
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,11 @@ NO_CUDA = "no CUDA device on this machine"
 
 
 def pytest_configure(config) -> None:
+    # The tests stop nodes and `ros2 launch` with SIGINT, as a terminal's Ctrl-C. A session
+    # started as a background job of a non-interactive shell inherits SIGINT ignored, and an
+    # ignored signal stays ignored in every child: give the children the default back.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ["ICNET_DOMAIN_IDS"] = instrument_range()   # icnet_bench's private domains (domain_ids.py)
     config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one; "
                                        "a failure under ICNET_REQUIRE_CUDA=1)")

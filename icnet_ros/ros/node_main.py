@@ -25,7 +25,9 @@ def main(args: list[str] | None = None) -> int:
     """Run the node until SIGINT/SIGTERM (exit 0 at any moment, start-up included); 1 if
     its parameters or model are unusable, 2 for an invalid command line."""
     logger = rclpy.logging.get_logger(NODE_NAME)
-    signals = ShutdownSignals().install()   # before rclpy.init: rclpy chains to these handlers
+    # Before rclpy.init: rclpy chains to these handlers. The context's shutdown ends spin even
+    # where the signal's exception lands in a finaliser, which drops it.
+    signals = ShutdownSignals(on_first=rclpy.try_shutdown).install()
     node = None
     code = 0
     try:

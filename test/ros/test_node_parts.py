@@ -201,3 +201,19 @@ def test_node_process_logs_and_stops_with_sigint(tmp_path):
         assert code == -signal.SIGINT and "KeyboardInterrupt" in process.log() and not process.alive()
     finally:
         process.stop()
+
+
+def test_a_shutdown_signal_whose_exception_is_dropped_still_ends_the_node():
+    """The first signal shuts the context down before it raises: Python drops an exception
+    raised in a finaliser (where a signal can land), and spin must end all the same."""
+    from icnet_ros.ros.shutdown_signals import ShutdownRequested, ShutdownSignals
+
+    calls: list[str] = []
+    signals = ShutdownSignals(on_first=lambda: calls.append("shutdown"))
+    try:
+        signals._handle(signal.SIGINT, None)
+    except ShutdownRequested:   # as a __del__ would drop it
+        pass
+    assert calls == ["shutdown"] and signals.received == signal.SIGINT
+    signals._handle(signal.SIGTERM, None)   # noted, nothing more
+    assert calls == ["shutdown"] and signals.received == signal.SIGINT
