@@ -32,6 +32,9 @@ PARAMS_FILE = "icnet.yaml"
 RVIZ_CONFIG = "icnet.rviz"
 FASTDDS_PROFILE = "fastdds_shm.xml"
 PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+# After Ctrl-C the node releases its model and ends its threads; on a busy machine that took
+# more than launch's default 5 s before SIGTERM (up to 6.5 s seen with two nodes ending).
+SIGTERM_TIMEOUT_S = "15"
 
 ARGUMENTS = (
     ("image", "image", "Input image topic (raw; the compressed one is <image>/compressed)"),
@@ -92,7 +95,8 @@ def _actions(context: LaunchContext) -> list:
     actions = [Node(
         package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME, namespace=value("namespace"),
         parameters=[value("params_file"), {**overrides, "use_sim_time": use_sim_time}],
-        remappings=remappings, additional_env=env, output="screen", emulate_tty=True)]
+        remappings=remappings, additional_env=env, output="screen", emulate_tty=True,
+        sigterm_timeout=SIGTERM_TIMEOUT_S)]
     if with_rviz:
         actions.append(Node(
             package="rviz2", executable="rviz2", name="rviz2", namespace=value("namespace"),
